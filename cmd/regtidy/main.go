@@ -1,0 +1,47 @@
+// Command regtidy keeps container registries down to the images that still matter.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitPartial = 3 // some deletes failed or were skipped; the rest is done
+	exitCancel  = 130
+)
+
+// errPartial marks a run that did part of its work; main maps it to exitPartial.
+var errPartial = errors.New("partial failure")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := NewRootCmd(os.Stdin, os.Stdout, os.Stderr)
+	err := cmd.ExecuteContext(ctx)
+	os.Exit(exitCode(err))
+}
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "regtidy: interrupted")
+		return exitCancel
+	case errors.Is(err, errPartial):
+		fmt.Fprintln(os.Stderr, "regtidy:", err)
+		return exitPartial
+	default:
+		fmt.Fprintln(os.Stderr, "regtidy:", err)
+		return exitError
+	}
+}

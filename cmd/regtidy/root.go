@@ -1,0 +1,86 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// rootOptions are the flags every subcommand shares, and the streams it writes to. Tests build a
+// root command with their own streams, so nothing here is global.
+type rootOptions struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	// Registry access.
+	insecure      bool
+	username      string
+	passwordStdin bool
+	concurrency   int
+	cacheDir      string
+	noCache       bool
+
+	// Output.
+	output     string // table | json
+	stats      bool
+	verbose    int
+	noProgress bool
+}
+
+// NewRootCmd returns the regtidy command tree writing to the given streams.
+func NewRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	o := &rootOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "regtidy",
+		Short: "Keep container registries down to the images that still matter",
+		Long: `regtidy measures a repository (report), turns a retention policy into a reviewable plan
+(plan, explain), carries plans out safely and resumably (apply, prune, undo, verify), and builds
+thin images in the registry (compose).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	f := root.PersistentFlags()
+	f.BoolVar(&o.insecure, "insecure", false, "use plain HTTP and skip TLS verification (always plain HTTP for localhost)")
+	f.StringVarP(&o.username, "username", "u", "", "registry user name (password from --password-stdin or REGTIDY_PASSWORD)")
+	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the registry password or token from standard input")
+	f.IntVar(&o.concurrency, "concurrency", 32, "requests in flight at once")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "manifest cache directory (default: the user cache dir's regtidy folder)")
+	f.BoolVar(&o.noCache, "no-cache", false, "do not read or write the manifest cache")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	f.BoolVar(&o.stats, "stats", false, "print request counts by method and status on stderr")
+	f.CountVarP(&o.verbose, "verbose", "v", "log more (-v info, -vv debug with requests, Authorization redacted)")
+	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bars, even on a terminal")
+
+	root.AddCommand(
+		newVersionCmd(o),
+	)
+	return root
+}
+
+// logger returns the slog logger the flags ask for, writing to stderr.
+func (o *rootOptions) logger() *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case o.verbose >= 2:
+		level = slog.LevelDebug
+	case o.verbose == 1:
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// isTerminal reports whether w is a terminal (progress bars go only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,262 @@
+// Package inventory is regtidy's model of one repository in a registry: its tags, the manifests they
+// reach (index children, attestation manifests, referrers) and, on registries that have them, the
+// registry's own version records (GitHub package versions).
+//
+// An Inventory is built by the registry client (see package registry) and read by the report, the
+// policy engine and apply. It holds parsed, compact manifests rather than raw bytes, so a repository
+// of 133k tags and 400k manifests fits in a few hundred MB; raw bytes live in the on-disk Cache.
+package inventory
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Media types regtidy recognises. Docker's and OCI's are treated alike.
+const (
+	MediaTypeOCIIndex       = "application/vnd.oci.image.index.v1+json"
+	MediaTypeOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+)
+
+// Annotation keys regtidy reads.
+const (
+	// AnnotationReferenceType marks a buildx attestation manifest inside an index
+	// (value "attestation-manifest").
+	AnnotationReferenceType = "vnd.docker.reference.type"
+	// AnnotationReferenceDigest names the image manifest an attestation manifest describes.
+	AnnotationReferenceDigest = "vnd.docker.reference.digest"
+	// AnnotationCreated is the OCI creation time annotation (RFC 3339).
+	AnnotationCreated = "org.opencontainers.image.created"
+	// AnnotationBaseName and AnnotationBaseDigest record the base image of a composed image.
+	AnnotationBaseName   = "org.opencontainers.image.base.name"
+	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
+)
+
+// IsIndexMediaType reports whether mt is an OCI image index or a Docker manifest list.
+func IsIndexMediaType(mt string) bool {
+	return mt == MediaTypeOCIIndex || mt == MediaTypeDockerList
+}
+
+// Descriptor points at a blob or a manifest by digest.
+type Descriptor struct {
+	MediaType string `json:"mediaType,omitempty"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+	// Platform is "os/arch[/variant]" for the children of an index ("unknown/unknown" for buildx
+	// attestation manifests); empty elsewhere.
+	Platform string `json:"platform,omitempty"`
+	// Annotations of the descriptor, kept only for index children.
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// IsAttestation reports whether this index child is a buildx attestation manifest.
+func (d Descriptor) IsAttestation() bool {
+	return d.Annotations[AnnotationReferenceType] == "attestation-manifest"
+}
+
+// Manifest is the parsed, compact form of one manifest, identified by its digest.
+type Manifest struct {
+	Digest       string `json:"digest"`
+	MediaType    string `json:"mediaType"`
+	Size         int64  `json:"size"`
+	ArtifactType string `json:"artifactType,omitempty"`
+	// Config and Layers are set for image manifests.
+	Config *Descriptor  `json:"config,omitempty"`
+	Layers []Descriptor `json:"layers,omitempty"`
+	// Manifests are the children of an index (platform images, attestation manifests, nested indexes).
+	Manifests []Descriptor `json:"manifests,omitempty"`
+	// Subject is the digest of the manifest this one refers to (OCI referrers), or empty.
+	Subject     string            `json:"subject,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Created is the image's creation time: the manifest's AnnotationCreated, else the config's
+	// "created" field, else (for an index) the newest of its children. Zero when unknown.
+	Created time.Time `json:"created,omitempty"`
+}
+
+// IsIndex reports whether m is an index or manifest list.
+func (m *Manifest) IsIndex() bool { return IsIndexMediaType(m.MediaType) }
+
+// Blobs returns the config and layer descriptors of an image manifest (nil for an index).
+func (m *Manifest) Blobs() []Descriptor {
+	if m.Config == nil {
+		return m.Layers
+	}
+	out := make([]Descriptor, 0, len(m.Layers)+1)
+	out = append(out, *m.Config)
+	return append(out, m.Layers...)
+}
+
+// Tag is one tag of the repository and the digest it pointed at when listed.
+type Tag struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+// Version is a registry's own record of one manifest, where the registry has one (a GitHub package
+// version). A version's ID never changes its digest.
+type Version struct {
+	ID        int64     `json:"id"`
+	Digest    string    `json:"digest"`
+	Tags      []string  `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Inventory is one repository as listed at one moment.
+type Inventory struct {
+	// Repository is the full reference of the repository, "host[:port]/path".
+	Repository string `json:"repository"`
+	// Tags are sorted by name.
+	Tags []Tag `json:"tags"`
+	// Manifests holds every manifest reachable from a tag, and every version's manifest, by digest.
+	Manifests map[string]*Manifest `json:"manifests"`
+	// Versions holds the registry's version records by digest; nil on plain OCI registries.
+	Versions map[string]*Version `json:"versions,omitempty"`
+	// Vanished lists tags that were listed but no longer resolved when asked (deleted meanwhile).
+	Vanished []string `json:"vanished,omitempty"`
+	// ListedAt is when listing started.
+	ListedAt time.Time `json:"listed_at"`
+}
+
+// TagsByDigest maps each digest to the names of the tags pointing at it, sorted.
+func (inv *Inventory) TagsByDigest() map[string][]string {
+	out := make(map[string][]string, len(inv.Tags))
+	for _, t := range inv.Tags {
+		out[t.Digest] = append(out[t.Digest], t.Name)
+	}
+	return out
+}
+
+// Children returns the digests an index lists (nil for an image or an unknown digest).
+func (inv *Inventory) Children(digest string) []string {
+	m := inv.Manifests[digest]
+	if m == nil {
+		return nil
+	}
+	out := make([]string, 0, len(m.Manifests))
+	for _, c := range m.Manifests {
+		out = append(out, c.Digest)
+	}
+	return out
+}
+
+// ReferrerTagDigest returns the subject digest a referrer tag names ("sha256-<hex>[.suffix]" names
+// "sha256:<hex>"), and whether tag is such a tag.
+func ReferrerTagDigest(tag string) (string, bool) {
+	alg, rest, ok := strings.Cut(tag, "-")
+	if !ok || alg != "sha256" || len(rest) < 64 {
+		return "", false
+	}
+	hexPart := rest[:64]
+	if len(rest) > 64 && rest[64] != '.' {
+		return "", false
+	}
+	if _, err := hex.DecodeString(hexPart); err != nil || strings.ToLower(hexPart) != hexPart {
+		return "", false
+	}
+	return "sha256:" + hexPart, true
+}
+
+// Referrers maps a subject digest to the digests that refer to it: manifests whose subject field
+// names it and manifests tagged "sha256-<hex>" after it. Each list is sorted.
+func (inv *Inventory) Referrers() map[string][]string {
+	set := map[string]map[string]bool{}
+	add := func(subject, ref string) {
+		if subject == "" || subject == ref {
+			return
+		}
+		if set[subject] == nil {
+			set[subject] = map[string]bool{}
+		}
+		set[subject][ref] = true
+	}
+	for d, m := range inv.Manifests {
+		add(m.Subject, d)
+	}
+	for _, t := range inv.Tags {
+		if s, ok := ReferrerTagDigest(t.Name); ok {
+			add(s, t.Digest)
+		}
+	}
+	out := make(map[string][]string, len(set))
+	for s, refs := range set {
+		l := make([]string, 0, len(refs))
+		for r := range refs {
+			l = append(l, r)
+		}
+		sort.Strings(l)
+		out[s] = l
+	}
+	return out
+}
+
+// Closure returns the digests reachable from the roots: the roots, their index children (nested
+// indexes followed), and the referrers of anything reached, recursively. The result is sorted.
+// referrers is the map from Referrers; pass nil to skip referrers.
+func (inv *Inventory) Closure(referrers map[string][]string, roots ...string) []string {
+	seen := map[string]bool{}
+	stack := append([]string(nil), roots...)
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		stack = append(stack, inv.Children(d)...)
+		stack = append(stack, referrers[d]...)
+	}
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Fingerprint is a digest of the tag to digest mapping: two inventories with the same fingerprint
+// have the same tags pointing at the same manifests.
+func (inv *Inventory) Fingerprint() string {
+	h := sha256.New()
+	tags := append([]Tag(nil), inv.Tags...)
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Name < tags[j].Name })
+	for _, t := range tags {
+		h.Write([]byte(t.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(t.Digest))
+		h.Write([]byte{'\n'})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// ImageSize is the compressed size of an image manifest's config and layers. For an index it is
+// the sum over its non-attestation children, each blob counted once.
+func (inv *Inventory) ImageSize(digest string) int64 {
+	seen := map[string]bool{}
+	var total int64
+	var walk func(d string)
+	walk = func(d string) {
+		m := inv.Manifests[d]
+		if m == nil {
+			return
+		}
+		for _, b := range m.Blobs() {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				total += b.Size
+			}
+		}
+		for _, c := range m.Manifests {
+			if !c.IsAttestation() {
+				walk(c.Digest)
+			}
+		}
+	}
+	walk(digest)
+	return total
+}

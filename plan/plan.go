@@ -1,0 +1,287 @@
+// Package plan holds regtidy's plan: the reviewable, versioned record of what a retention policy
+// decided for every manifest of a repository, with a reason for each decision. A plan is made by
+// the policy engine (package policy), written as JSON, read back by `regtidy apply`, which carries
+// it out against the live registry, and by `regtidy explain`.
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/regtidy/regtidy/inventory"
+)
+
+// Schema is the version string written in every plan file. Readers refuse other versions.
+const Schema = "regtidy/plan/v1"
+
+// Action is what a plan does with one manifest.
+type Action string
+
+// The two actions.
+const (
+	Keep   Action = "keep"
+	Delete Action = "delete"
+)
+
+// Reason says why a decision was made: the rule that decided it and a sentence with the facts.
+// Reasons are data: `regtidy explain` and the summaries are made from them.
+type Reason struct {
+	// Rule names the deciding rule: a policy condition ("commits", "runs", "newest", "age",
+	// "match", "list", "base"), a safety rule ("unknown-kind", "no-rule", "child-of-kept",
+	// "referrer-of-kept", "shared-digest", "undeletable"), or "no-keep-rule-matched" for deletes.
+	Rule string `json:"rule"`
+	// Kind is the tag-scheme kind whose rules made the decision, if any.
+	Kind string `json:"kind,omitempty"`
+	// Detail is a human-readable sentence, e.g. "commit 1a2b3c4 is #3 of the last 30 on main".
+	Detail string `json:"detail"`
+}
+
+// Decision is the plan for one manifest digest: the unit of deletion.
+type Decision struct {
+	Digest string `json:"digest"`
+	Action Action `json:"action"`
+	// Tags are the tags pointing at the digest when the plan was made (empty for untagged).
+	Tags []string `json:"tags,omitempty"`
+	// Kind is the tag-scheme kind of the tags ("unknown" when none matched); for untagged
+	// manifests one of "child", "attestation", "referrer" or "untagged".
+	Kind string `json:"kind"`
+	// Fields are the named groups the kind's pattern captured from the first tag.
+	Fields map[string]string `json:"fields,omitempty"`
+	// Parent is, for an untagged index child or referrer, the digest it belongs to.
+	Parent string `json:"parent,omitempty"`
+	// MediaType of the manifest.
+	MediaType string `json:"mediaType,omitempty"`
+	// Created is the image's creation (or, on GHCR, the version's) time, if known.
+	Created time.Time `json:"created,omitzero"`
+	// VersionID is the registry's version id (GitHub package version), 0 elsewhere.
+	VersionID int64 `json:"version_id,omitempty"`
+	// Reasons: every keep rule that held for a kept manifest; for a deleted one, why nothing kept it.
+	Reasons []Reason `json:"reasons"`
+}
+
+// Summary counts a plan's decisions.
+type Summary struct {
+	Kinds []KindSummary `json:"kinds"`
+	// KeptManifests, DeletedManifests count digests; KeptTags, DeletedTags count tags.
+	KeptManifests    int `json:"kept_manifests"`
+	DeletedManifests int `json:"deleted_manifests"`
+	KeptTags         int `json:"kept_tags"`
+	DeletedTags      int `json:"deleted_tags"`
+	// BytesFreed counts the compressed bytes of blobs that only deleted manifests use, each blob
+	// once: what the registry's garbage collection can reclaim.
+	BytesFreed int64 `json:"bytes_freed"`
+	// TopReasons are the most frequent rules, with counts, most frequent first.
+	TopReasons []ReasonCount `json:"top_reasons"`
+}
+
+// KindSummary counts the decisions of one kind.
+type KindSummary struct {
+	Kind             string `json:"kind"`
+	KeptManifests    int    `json:"kept_manifests"`
+	DeletedManifests int    `json:"deleted_manifests"`
+	KeptTags         int    `json:"kept_tags"`
+	DeletedTags      int    `json:"deleted_tags"`
+	BytesFreed       int64  `json:"bytes_freed"`
+}
+
+// ReasonCount is how many decisions a rule made with an action.
+type ReasonCount struct {
+	Action Action `json:"action"`
+	Rule   string `json:"rule"`
+	Count  int    `json:"count"`
+}
+
+// Cost estimates what carrying out the plan will spend.
+type Cost struct {
+	// Mode is how deletes are done: "tag" (DELETE by tag, manifests left to the registry's garbage
+	// collection), "digest" (DELETE by digest) or "version" (GitHub package versions).
+	Mode string `json:"mode"`
+	// Why explains the choice of mode.
+	Why string `json:"why"`
+	// Requests is the number of requests apply will make (re-checks and deletes).
+	Requests int `json:"requests"`
+	// Deletes is the number of delete requests among them.
+	Deletes int `json:"deletes"`
+	// Hours is the REST budget in hours at the token's hourly limit (GitHub only).
+	Hours float64 `json:"hours,omitempty"`
+	// AfterApply says what the registry must still do after apply (e.g. garbage collection).
+	AfterApply string `json:"after_apply,omitempty"`
+}
+
+// Plan is a whole plan file.
+type Plan struct {
+	Schema     string    `json:"schema"`
+	Repository string    `json:"repository"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Now is the time the policy was evaluated at (ages are measured from it).
+	Now time.Time `json:"now"`
+	// Fingerprint is the inventory's fingerprint (tag to digest mapping) the plan was made from.
+	Fingerprint string `json:"fingerprint"`
+	// Policy names the policy file and the sha256 of its bytes.
+	Policy PolicyRef `json:"policy"`
+	// Tags is the tag to digest mapping the plan was made from, sorted by name; apply compares
+	// it with the live registry.
+	Tags      []inventory.Tag `json:"tags"`
+	Decisions []Decision      `json:"decisions"`
+	Summary   Summary         `json:"summary"`
+	Cost      Cost            `json:"cost"`
+}
+
+// PolicyRef identifies the policy a plan was made with.
+type PolicyRef struct {
+	Path   string `json:"path"`
+	Digest string `json:"digest"`
+}
+
+// Deletes returns the decisions that delete, in plan order.
+func (p *Plan) Deletes() []Decision {
+	var out []Decision
+	for _, d := range p.Decisions {
+		if d.Action == Delete {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Find returns the decision for a digest, or for the digest a tag pointed at when planned.
+func (p *Plan) Find(tagOrDigest string) (Decision, bool) {
+	digest := tagOrDigest
+	for _, t := range p.Tags {
+		if t.Name == tagOrDigest {
+			digest = t.Digest
+			break
+		}
+	}
+	for _, d := range p.Decisions {
+		if d.Digest == digest {
+			return d, true
+		}
+	}
+	return Decision{}, false
+}
+
+// Summarize fills p.Summary from p.Decisions and the inventory's blob sizes.
+func (p *Plan) Summarize(inv *inventory.Inventory) {
+	deleted := map[string]bool{}
+	for _, d := range p.Decisions {
+		if d.Action == Delete {
+			deleted[d.Digest] = true
+		}
+	}
+	// A blob is freed when no surviving manifest uses it.
+	blobUsers := map[string]bool{} // blob digest -> used by a kept manifest
+	blobSize := map[string]int64{}
+	blobKind := map[string]string{}
+	kindOf := map[string]string{}
+	for _, d := range p.Decisions {
+		kindOf[d.Digest] = d.Kind
+	}
+	for digest, m := range inv.Manifests {
+		for _, b := range m.Blobs() {
+			blobSize[b.Digest] = b.Size
+			if !deleted[digest] {
+				blobUsers[b.Digest] = true
+			} else if _, ok := blobKind[b.Digest]; !ok {
+				blobKind[b.Digest] = kindOf[digest]
+			}
+		}
+	}
+	kinds := map[string]*KindSummary{}
+	ks := func(k string) *KindSummary {
+		if kinds[k] == nil {
+			kinds[k] = &KindSummary{Kind: k}
+		}
+		return kinds[k]
+	}
+	s := Summary{}
+	reasons := map[ReasonCount]int{}
+	for _, d := range p.Decisions {
+		k := ks(d.Kind)
+		if d.Action == Delete {
+			s.DeletedManifests++
+			s.DeletedTags += len(d.Tags)
+			k.DeletedManifests++
+			k.DeletedTags += len(d.Tags)
+		} else {
+			s.KeptManifests++
+			s.KeptTags += len(d.Tags)
+			k.KeptManifests++
+			k.KeptTags += len(d.Tags)
+		}
+		if len(d.Reasons) > 0 {
+			reasons[ReasonCount{Action: d.Action, Rule: d.Reasons[0].Rule}]++
+		}
+	}
+	for b, kind := range blobKind {
+		if !blobUsers[b] {
+			s.BytesFreed += blobSize[b]
+			ks(kind).BytesFreed += blobSize[b]
+		}
+	}
+	for _, k := range kinds {
+		s.Kinds = append(s.Kinds, *k)
+	}
+	sort.Slice(s.Kinds, func(i, j int) bool { return s.Kinds[i].Kind < s.Kinds[j].Kind })
+	for rc, n := range reasons {
+		rc.Count = n
+		s.TopReasons = append(s.TopReasons, rc)
+	}
+	sort.Slice(s.TopReasons, func(i, j int) bool {
+		a, b := s.TopReasons[i], s.TopReasons[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Action != b.Action {
+			return a.Action < b.Action
+		}
+		return a.Rule < b.Rule
+	})
+	p.Summary = s
+}
+
+// Write writes the plan as indented JSON.
+func (p *Plan) Write(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+// WriteFile writes the plan to path, atomically (a temp file renamed into place).
+func (p *Plan) WriteFile(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := p.Write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Read reads a plan file and checks its schema.
+func Read(path string) (*Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var p Plan
+	dec := json.NewDecoder(f)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%s: not a plan file: %w", path, err)
+	}
+	if p.Schema != Schema {
+		return nil, fmt.Errorf("%s: plan schema %q, this regtidy reads %q", path, p.Schema, Schema)
+	}
+	return &p, nil
+}
