@@ -37,6 +37,9 @@ func exitCode(err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(os.Stderr, "regtidy: interrupted")
 		return exitCancel
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "regtidy:", err)
+		return exitUsage
 	case errors.Is(err, errPartial):
 		fmt.Fprintln(os.Stderr, "regtidy:", err)
 		return exitPartial
@@ -45,3 +48,8 @@ func exitCode(err error) int {
 		return exitError
 	}
 }
+
+// errUsage marks bad command-line usage; main maps it to exitUsage.
+var errUsage = errors.New("usage")
+
+func usageError(err error) error { return fmt.Errorf("%w: %w", errUsage, err) }

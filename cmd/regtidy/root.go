@@ -19,6 +19,7 @@ type rootOptions struct {
 	insecure      bool
 	username      string
 	passwordStdin bool
+	password      string // read from stdin once, when passwordStdin
 	concurrency   int
 	cacheDir      string
 	noCache       bool
@@ -42,6 +43,7 @@ thin images in the registry (compose).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -59,6 +61,8 @@ thin images in the registry (compose).`,
 
 	root.AddCommand(
 		newVersionCmd(o),
+		newReportCmd(o),
+		newDemoCmd(o),
 	)
 	return root
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/registry"
+)
+
+// client builds the OCI registry client the flags describe. The password is read from stdin at
+// most once per command.
+func (o *rootOptions) client() (*registry.Client, error) {
+	creds := registry.Credentials{Username: o.username}
+	if o.passwordStdin {
+		if o.password == "" {
+			line, err := bufio.NewReader(o.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return nil, fmt.Errorf("--password-stdin: reading the password: %w", err)
+			}
+			o.password = strings.TrimRight(line, "\r\n")
+		}
+		if o.password == "" {
+			return nil, errors.New("--password-stdin: standard input held an empty password")
+		}
+		creds.Password = o.password
+	}
+	opts := []registry.Option{
+		registry.WithKeychain(registry.Keychain(creds)),
+		registry.WithInsecure(o.insecure),
+		registry.WithLogger(o.logger()),
+	}
+	if o.concurrency > 0 {
+		opts = append(opts, registry.WithConcurrency(o.concurrency))
+	}
+	return registry.New(opts...), nil
+}
+
+// cache opens the manifest cache of repo, or returns nil with --no-cache.
+func (o *rootOptions) cache(repo string) (*inventory.Cache, error) {
+	if o.noCache {
+		return nil, nil
+	}
+	dir := o.cacheDir
+	if dir == "" {
+		d, err := inventory.DefaultCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("no user cache directory (use --cache-dir or --no-cache): %w", err)
+		}
+		dir = d
+	}
+	return inventory.OpenCache(dir, repo)
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"sync"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+)
+
+// progress draws one bar per phase of long work on a terminal (stderr) and nothing elsewhere.
+type progress struct {
+	p    *mpb.Progress
+	mu   sync.Mutex
+	bars map[string]*mpb.Bar
+}
+
+// newProgress returns a progress display on o.stderr, or nil when stderr is not a terminal or
+// --no-progress is set. All methods accept a nil receiver.
+func (o *rootOptions) newProgress() *progress {
+	if o.noProgress || !isTerminal(o.stderr) {
+		return nil
+	}
+	return &progress{p: mpb.New(mpb.WithOutput(o.stderr), mpb.WithWidth(40)), bars: map[string]*mpb.Bar{}}
+}
+
+// update sets phase's bar to done of total (total 0: unknown yet, the bar counts up).
+func (pr *progress) update(phase string, done, total int) {
+	if pr == nil {
+		return
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	b := pr.bars[phase]
+	if b == nil {
+		b = pr.p.AddBar(int64(total),
+			mpb.PrependDecorators(decor.Name(phase, decor.WCSyncSpaceR), decor.CountersNoUnit("%d / %d", decor.WCSyncWidth)),
+			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace)),
+		)
+		pr.bars[phase] = b
+	}
+	if total > 0 {
+		b.SetTotal(int64(total), false)
+	}
+	b.SetCurrent(int64(done))
+	if total > 0 && done >= total {
+		b.SetTotal(int64(total), true)
+	}
+}
+
+// wait completes every bar and waits for the display to finish drawing.
+func (pr *progress) wait() {
+	if pr == nil {
+		return
+	}
+	pr.mu.Lock()
+	for _, b := range pr.bars {
+		b.SetTotal(-1, true)
+	}
+	pr.mu.Unlock()
+	pr.p.Wait()
+}

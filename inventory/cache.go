@@ -1,0 +1,212 @@
+package inventory
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Cache is a content-addressed store of manifest and config bytes on disk. Manifests are
+// immutable by digest, so a second run never fetches one it has already seen. Each repository has
+// one append-only pack file of records ("<digest> <len> <mediaType>\n<bytes>\n"); an index of
+// offsets is read at open and bytes are read on demand. Every read is checked against its digest:
+// a corrupt entry is reported as a miss (and counted), so the caller fetches it again and the new
+// record supersedes the bad one.
+//
+// A Cache is safe for concurrent use; appends from several processes are serialised with flock.
+type Cache struct {
+	path string
+
+	mu      sync.Mutex
+	f       *os.File
+	index   map[string]cacheEntry
+	corrupt int
+}
+
+type cacheEntry struct {
+	off       int64
+	size      int64
+	mediaType string
+}
+
+// OpenCache opens (creating if needed) the cache of one repository under dir. repo is
+// "host[:port]/path"; it maps to a directory below dir.
+func OpenCache(dir, repo string) (*Cache, error) {
+	p := filepath.Join(dir, "manifests", sanitizeRepo(repo))
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return nil, fmt.Errorf("manifest cache: %w", err)
+	}
+	path := filepath.Join(p, "pack")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("manifest cache: %w", err)
+	}
+	c := &Cache{path: path, f: f, index: map[string]cacheEntry{}}
+	if err := c.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// DefaultCacheDir is the user cache directory's "regtidy" folder.
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "regtidy"), nil
+}
+
+func sanitizeRepo(repo string) string {
+	r := strings.NewReplacer(":", "_", "@", "_", "..", "_")
+	return filepath.FromSlash(r.Replace(repo))
+}
+
+// load reads the record headers and builds the offset index. A truncated tail (a crash mid-append)
+// ends the index there; the next append goes after it and stays readable.
+func (c *Cache) load() error {
+	if _, err := c.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(c.f, 1<<20)
+	var off int64
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil // EOF or truncated header: done
+		}
+		hdrLen := int64(len(line))
+		fields := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 3)
+		if len(fields) < 2 {
+			c.corrupt++
+			return nil
+		}
+		n, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil || n < 0 || n > 64<<20 {
+			c.corrupt++
+			return nil
+		}
+		mt := ""
+		if len(fields) == 3 {
+			mt = fields[2]
+		}
+		if _, err := br.Discard(int(n) + 1); err != nil {
+			return nil
+		}
+		c.index[fields[0]] = cacheEntry{off: off + hdrLen, size: n, mediaType: mt}
+		off += hdrLen + n + 1
+	}
+}
+
+// Len is the number of digests indexed.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.index)
+}
+
+// Corrupt is the number of entries found corrupt so far (bad digest or bad record).
+func (c *Cache) Corrupt() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.corrupt
+}
+
+// Get returns the bytes and media type stored for digest. ok is false on a miss or when the stored
+// bytes do not match the digest (then the entry is dropped so Put can replace it).
+func (c *Cache) Get(digest string) (raw []byte, mediaType string, ok bool) {
+	c.mu.Lock()
+	e, found := c.index[digest]
+	c.mu.Unlock()
+	if !found {
+		return nil, "", false
+	}
+	buf := make([]byte, e.size)
+	if _, err := c.f.ReadAt(buf, e.off); err != nil || !digestMatches(digest, buf) {
+		c.mu.Lock()
+		if cur, still := c.index[digest]; still && cur == e {
+			delete(c.index, digest)
+			c.corrupt++
+		}
+		c.mu.Unlock()
+		return nil, "", false
+	}
+	return buf, e.mediaType, true
+}
+
+// Put stores bytes under their digest. Bytes that do not match the digest are refused.
+func (c *Cache) Put(digest, mediaType string, raw []byte) error {
+	if !digestMatches(digest, raw) {
+		return fmt.Errorf("manifest cache: bytes do not match %s", digest)
+	}
+	if strings.ContainsAny(mediaType, " \n") {
+		mediaType = ""
+	}
+	hdr := fmt.Sprintf("%s %d %s\n", digest, len(raw), mediaType)
+	rec := make([]byte, 0, len(hdr)+len(raw)+1)
+	rec = append(append(append(rec, hdr...), raw...), '\n')
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.index[digest]; ok {
+		return nil
+	}
+	fd := int(c.f.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("manifest cache: lock: %w", err)
+	}
+	defer syscall.Flock(fd, syscall.LOCK_UN) //nolint:errcheck // unlock of a held lock
+	st, err := c.f.Stat()
+	if err != nil {
+		return fmt.Errorf("manifest cache: %w", err)
+	}
+	if _, err := c.f.Write(rec); err != nil {
+		return fmt.Errorf("manifest cache: %w", err)
+	}
+	c.index[digest] = cacheEntry{off: st.Size() + int64(len(hdr)), size: int64(len(raw)), mediaType: mediaType}
+	return nil
+}
+
+// Close closes the pack file.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
+		return nil
+	}
+	err := c.f.Close()
+	c.f = nil
+	return err
+}
+
+// ErrDigestMismatch is returned when bytes do not hash to the digest that names them.
+var ErrDigestMismatch = errors.New("digest mismatch")
+
+// digestMatches checks sha256 digests; other algorithms are accepted unchecked.
+func digestMatches(digest string, raw []byte) bool {
+	alg, hexPart, ok := strings.Cut(digest, ":")
+	if !ok {
+		return false
+	}
+	if alg != "sha256" {
+		return true
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]) == hexPart
+}
+
+// DigestOf returns the sha256 digest of raw, "sha256:<hex>".
+func DigestOf(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

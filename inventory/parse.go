@@ -1,0 +1,144 @@
+package inventory
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// rawManifest covers the fields of OCI image manifests and indexes and of Docker v2 manifests and
+// manifest lists that regtidy reads.
+type rawManifest struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	ArtifactType  string            `json:"artifactType"`
+	Config        *rawDescriptor    `json:"config"`
+	Layers        []rawDescriptor   `json:"layers"`
+	Manifests     []rawDescriptor   `json:"manifests"`
+	Subject       *rawDescriptor    `json:"subject"`
+	Annotations   map[string]string `json:"annotations"`
+}
+
+type rawDescriptor struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      string            `json:"digest"`
+	Size        int64             `json:"size"`
+	Annotations map[string]string `json:"annotations"`
+	Platform    *struct {
+		OS           string `json:"os"`
+		Architecture string `json:"architecture"`
+		Variant      string `json:"variant"`
+	} `json:"platform"`
+}
+
+// ParseManifest parses raw manifest bytes served with the given media type (the Content-Type; may
+// be empty, then the body's mediaType field decides) into the compact form. Strings go through
+// the interner (nil: none), so digests of blobs shared by many manifests are stored once.
+func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifest, error) {
+	var rm rawManifest
+	if err := json.Unmarshal(raw, &rm); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", digest, err)
+	}
+	mt := rm.MediaType
+	if mt == "" {
+		mt = mediaType
+	}
+	if mt == "" {
+		// OCI allows omitting mediaType; the shape tells.
+		if rm.Manifests != nil {
+			mt = MediaTypeOCIIndex
+		} else {
+			mt = MediaTypeOCIManifest
+		}
+	}
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = strings.TrimSpace(mt[:i])
+	}
+	m := &Manifest{
+		Digest:       in.intern(digest),
+		MediaType:    in.intern(mt),
+		Size:         int64(len(raw)),
+		ArtifactType: rm.ArtifactType,
+		Annotations:  rm.Annotations,
+	}
+	if rm.Config != nil {
+		d := rm.Config.descriptor(in, false)
+		m.Config = &d
+	}
+	if len(rm.Layers) > 0 {
+		m.Layers = make([]Descriptor, len(rm.Layers))
+		for i := range rm.Layers {
+			m.Layers[i] = rm.Layers[i].descriptor(in, false)
+		}
+	}
+	if len(rm.Manifests) > 0 {
+		m.Manifests = make([]Descriptor, len(rm.Manifests))
+		for i := range rm.Manifests {
+			m.Manifests[i] = rm.Manifests[i].descriptor(in, true)
+		}
+	}
+	if rm.Subject != nil {
+		m.Subject = in.intern(rm.Subject.Digest)
+	}
+	if s := rm.Annotations[AnnotationCreated]; s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			m.Created = t.UTC()
+		}
+	}
+	return m, nil
+}
+
+func (rd rawDescriptor) descriptor(in *Interner, child bool) Descriptor {
+	d := Descriptor{MediaType: in.intern(rd.MediaType), Digest: in.intern(rd.Digest), Size: rd.Size}
+	if child {
+		if rd.Platform != nil {
+			p := rd.Platform.OS + "/" + rd.Platform.Architecture
+			if rd.Platform.Variant != "" {
+				p += "/" + rd.Platform.Variant
+			}
+			d.Platform = in.intern(p)
+		}
+		d.Annotations = rd.Annotations
+	}
+	return d
+}
+
+// ConfigCreated reads the "created" time of an image config blob; zero when absent or malformed.
+func ConfigCreated(raw []byte) time.Time {
+	var c struct {
+		Created string `json:"created"`
+	}
+	if json.Unmarshal(raw, &c) != nil || c.Created == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, c.Created)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Interner stores one copy of each string it is given: digests and media types repeat across
+// hundreds of thousands of manifests. Its zero value is ready; a nil *Interner interns nothing.
+type Interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (in *Interner) intern(s string) string {
+	if in == nil || s == "" {
+		return s
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if in.m == nil {
+		in.m = map[string]string{}
+	}
+	in.m[s] = s
+	return s
+}

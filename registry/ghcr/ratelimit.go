@@ -1,0 +1,333 @@
+package ghcr
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// RateLimit is the token's primary limit as the last answer told it (x-ratelimit-* headers).
+type RateLimit struct {
+	// Known is false until an answer carried the headers, and again after a reset was waited for.
+	Known     bool
+	Limit     int
+	Remaining int
+	Used      int
+	Reset     time.Time
+	Resource  string
+}
+
+// RateLimit returns the primary limit as last seen.
+func (c *Client) RateLimit() RateLimit {
+	c.limits.mu.Lock()
+	defer c.limits.mu.Unlock()
+	return c.limits.rl
+}
+
+// rateState tracks the primary limit from the answers' headers, counting requests in flight
+// against it so that concurrent callers stop at zero together.
+type rateState struct {
+	mu sync.Mutex
+	rl RateLimit
+}
+
+// update reads the headers of an answer. Within one window the lowest remaining wins (answers
+// arrive out of order); a new reset time starts a new window.
+func (s *rateState) update(h http.Header) {
+	limit, err1 := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	remaining, err2 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	reset, err3 := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return
+	}
+	used, _ := strconv.Atoi(h.Get("X-RateLimit-Used"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt := time.Unix(reset, 0)
+	if s.rl.Known && rt.Equal(s.rl.Reset) {
+		remaining = min(remaining, s.rl.Remaining)
+		used = max(used, s.rl.Used)
+	} else if s.rl.Known && rt.Before(s.rl.Reset) {
+		return // an answer from the previous window, arriving late
+	}
+	s.rl = RateLimit{Known: true, Limit: limit, Remaining: remaining, Used: used, Reset: rt, Resource: h.Get("X-RateLimit-Resource")}
+}
+
+// consume counts a request about to be sent.
+func (s *rateState) consume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rl.Known && s.rl.Remaining > 0 {
+		s.rl.Remaining--
+		s.rl.Used++
+	}
+}
+
+// exhaust records a primary-limit answer.
+func (s *rateState) exhaust(h http.Header) {
+	s.update(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rl.Known {
+		s.rl.Remaining = 0
+	}
+}
+
+// spent reports whether the budget is spent at now, and when it resets.
+func (s *rateState) spent(now time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rl.Reset, s.rl.Known && s.rl.Remaining <= 0 && now.Before(s.rl.Reset)
+}
+
+// forget drops what is known once the reset has passed: the next answer tells the new window.
+func (s *rateState) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rl.Known = false
+}
+
+// spread is the rate, per minute, that spends the remaining budget evenly until the reset; +Inf
+// when unknown.
+func (s *rateState) spread(now time.Time) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	left := s.rl.Reset.Sub(now)
+	if !s.rl.Known || left <= 0 || s.rl.Remaining <= 0 {
+		return math.Inf(1)
+	}
+	return float64(s.rl.Remaining) / left.Minutes()
+}
+
+// budget is the stated request and time budget of a run.
+type budget struct {
+	mu       sync.Mutex
+	max      int
+	sent     int
+	deadline time.Time
+}
+
+func (b *budget) check(now time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.checkLocked(now)
+}
+
+func (b *budget) checkLocked(now time.Time) error {
+	if b.max > 0 && b.sent >= b.max {
+		return fmt.Errorf("%w: %d of %d requests sent", ErrBudgetSpent, b.sent, b.max)
+	}
+	if !b.deadline.IsZero() && !now.Before(b.deadline) {
+		return fmt.Errorf("%w: deadline %s reached", ErrBudgetSpent, b.deadline.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// spend counts one request, or returns ErrBudgetSpent.
+func (b *budget) spend(now time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkLocked(now); err != nil {
+		return err
+	}
+	b.sent++
+	return nil
+}
+
+// clientWindow is the span of the client's secondary-limit window: a second longer than GitHub's
+// minute, a margin for requests that arrive later than they were sent.
+const clientWindow = 61 * time.Second
+
+// pointsLimiter keeps each endpoint under the secondary limit: a sliding window of the points
+// sent, and a pause after a secondary-limit answer.
+type pointsLimiter struct {
+	ceiling int
+	mu      sync.Mutex
+	byName  map[string]*endpointWindow
+}
+
+type endpointWindow struct {
+	// waitMu is held while a caller waits, so that waiters go one at a time; mu guards the fields.
+	waitMu       sync.Mutex
+	mu           sync.Mutex
+	events       []pointEvent
+	sum          int
+	ceiling      int
+	blockedUntil time.Time
+}
+
+type pointEvent struct {
+	at     time.Time
+	points int
+}
+
+func (l *pointsLimiter) get(endpoint string) *endpointWindow {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byName == nil {
+		l.byName = map[string]*endpointWindow{}
+	}
+	w := l.byName[endpoint]
+	if w == nil {
+		w = &endpointWindow{ceiling: l.ceiling}
+		l.byName[endpoint] = w
+	}
+	return w
+}
+
+// acquire waits until points more fit in the endpoint's window and the endpoint is not paused,
+// then counts them.
+func (l *pointsLimiter) acquire(ctx context.Context, c *Client, endpoint string, points int) error {
+	w := l.get(endpoint)
+	w.waitMu.Lock()
+	defer w.waitMu.Unlock()
+	for range 4 {
+		now := c.now()
+		at := w.readyAt(now, points)
+		if !at.After(now) {
+			break
+		}
+		if err := c.wait(ctx, at.Sub(now), "secondary rate limit"); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := c.now()
+	w.prune(now)
+	w.events = append(w.events, pointEvent{at: now, points: points})
+	w.sum += points
+	return nil
+}
+
+// block pauses the endpoint until t after a secondary-limit answer at now. The limit is tighter
+// than assumed (or shared with another client of the token), so unless the endpoint was paused
+// already (answers to requests of the same burst), its ceiling drops to three quarters of the
+// lower of itself and the points sent within the window.
+func (l *pointsLimiter) block(endpoint string, now, t time.Time) {
+	w := l.get(endpoint)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.blockedUntil.After(now) {
+		w.prune(now)
+		w.ceiling = max(min(w.ceiling, w.sum)*3/4, PointsMutation)
+	}
+	if t.After(w.blockedUntil) {
+		w.blockedUntil = t
+	}
+}
+
+// readyAt returns when points more may be sent: after any pause, once they fit under the ceiling.
+func (w *endpointWindow) readyAt(now time.Time, points int) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.prune(now)
+	at := now
+	if w.blockedUntil.After(at) {
+		at = w.blockedUntil
+	}
+	if w.sum+points <= w.ceiling {
+		return at
+	}
+	sum := w.sum
+	for _, ev := range w.events {
+		sum -= ev.points
+		if sum+points <= w.ceiling {
+			return maxTime(at, ev.at.Add(clientWindow))
+		}
+	}
+	return maxTime(at, now.Add(clientWindow))
+}
+
+func (w *endpointWindow) prune(now time.Time) {
+	cut := now.Add(-clientWindow)
+	i := 0
+	for i < len(w.events) && !w.events[i].at.After(cut) {
+		w.sum -= w.events[i].points
+		i++
+	}
+	w.events = w.events[i:]
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Pacing of mutating requests (deletes, restores).
+const (
+	// startRate is GitHub's advice for mutating requests: about one a second.
+	startRate = 60.0
+	// rateStep is the increase per success, per minute.
+	rateStep = 2.0
+	// floorRate is the slowest pace after back-offs, per minute.
+	floorRate = 6.0
+)
+
+// pacer spaces mutating requests: it starts at one a second, speeds up additively with each
+// success towards the ceiling (--pace, the secondary limit's 180 a minute) and the primary budget
+// spread over what is left of its window, and halves its rate on a secondary-limit answer.
+type pacer struct {
+	// waitMu is held while a caller waits for its slot: starts go one at a time.
+	waitMu  sync.Mutex
+	mu      sync.Mutex
+	rate    float64
+	ceiling float64
+	next    time.Time
+}
+
+func (p *pacer) init(pace, secondaryCeiling float64) {
+	p.ceiling = secondaryCeiling
+	if pace > 0 && pace < p.ceiling {
+		p.ceiling = pace
+	}
+	p.rate = min(startRate, p.ceiling)
+}
+
+// wait blocks until the next mutating request may start.
+func (p *pacer) wait(ctx context.Context, c *Client) error {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	now := c.now()
+	p.mu.Lock()
+	rate := min(p.rate, p.ceiling, c.limits.spread(now))
+	start := p.next
+	p.mu.Unlock()
+	if start.After(now) {
+		if err := c.wait(ctx, start.Sub(now), "delete pacing"); err != nil {
+			return err
+		}
+	}
+	interval := time.Duration(float64(time.Minute) / max(rate, floorRate))
+	p.mu.Lock()
+	p.next = c.now().Add(interval)
+	p.mu.Unlock()
+	return nil
+}
+
+// succeeded speeds up after a mutating request went through.
+func (p *pacer) succeeded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = min(p.rate+rateStep, p.ceiling)
+}
+
+// limited slows down after a secondary-limit answer.
+func (p *pacer) limited() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = max(p.rate/2, floorRate)
+}
+
+// Pace returns the current pace of deletes and restores, per minute.
+func (c *Client) Pace() float64 {
+	c.pacer.mu.Lock()
+	defer c.pacer.mu.Unlock()
+	return min(c.pacer.rate, c.pacer.ceiling)
+}
