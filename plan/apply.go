@@ -1,0 +1,296 @@
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/registry"
+)
+
+// ErrPartial is wrapped by the error Apply returns when some deletes failed. The result then
+// lists each failure; running Apply again retries them.
+var ErrPartial = errors.New("apply finished partially")
+
+// DefaultConcurrency is the default number of deletes (and re-checks) in flight.
+const DefaultConcurrency = 8
+
+// DefaultDeleteTimeout bounds one journaled delete. Once its intent is journaled, a delete is
+// carried through even if ctx is cancelled, so every intent in the journal gets its outcome.
+const DefaultDeleteTimeout = 5 * time.Minute
+
+// ManifestSource supplies manifest bytes already known by digest, so apply need not GET them
+// for the journal. *inventory.Cache is one (it checks the bytes against the digest).
+type ManifestSource interface {
+	Get(digest string) (raw []byte, mediaType string, ok bool)
+}
+
+// ApplyOptions tune Apply. The zero value deletes in ModeAuto, 8 at a time, without a journal.
+type ApplyOptions struct {
+	// Mode is how to delete; empty means ModeAuto.
+	Mode Mode
+	// MaxDeletes bounds the DELETE requests made; 0 means no bound. Apply stops cleanly when it
+	// is reached: the result counts the deletes left, and running Apply again continues.
+	MaxDeletes int
+	// Concurrency bounds the items worked on at once. The default value is 8.
+	Concurrency int
+	// Journal receives the journal (JSON lines): each deleted manifest's exact bytes and tags,
+	// written before the delete. Undo reads it back. Each record is one Write call (one write(2)
+	// on a file: it survives a killed process); a writer with a Flush method is flushed after
+	// every record. Without a journal, deletes cannot be undone.
+	Journal io.Writer
+	// JournalPath, if Journal is nil, is a file the journal is appended to (created 0600).
+	JournalPath string
+	// Manifests, if set, supplies manifest bytes by digest (an inventory cache) to save GETs.
+	Manifests ManifestSource
+	// Progress, if set, is called after each item (a deleted digest) with done and total.
+	Progress func(done, total int)
+	// Logger receives skipped tags, failures and the mode chosen; nil discards.
+	Logger *slog.Logger
+	// DryRun lists and re-checks like a real run and reports what would be deleted, without
+	// fetching manifests, journaling or deleting.
+	DryRun bool
+	// Now returns the time written in the journal; nil uses time.Now.
+	Now func() time.Time
+	// DeleteTimeout bounds each journaled delete call. The default value is DefaultDeleteTimeout.
+	DeleteTimeout time.Duration
+}
+
+func (o ApplyOptions) withDefaults() ApplyOptions {
+	if o.Mode == "" {
+		o.Mode = ModeAuto
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DeleteTimeout <= 0 {
+		o.DeleteTimeout = DefaultDeleteTimeout
+	}
+	return o
+}
+
+// ApplyResult reports what Apply did. In a dry run, the deleted lists say what would be deleted.
+type ApplyResult struct {
+	Repository string `json:"repository"`
+	// Mode is the mode the deletes were made in (ModeDigest after an auto fallback).
+	Mode   Mode `json:"mode"`
+	DryRun bool `json:"dry_run,omitempty"`
+	// Diff is the difference between the plan's tags and the live repository found before
+	// deleting (the plan's deleted tags are compared by presence only in tag mode).
+	Diff PlanDiff `json:"diff"`
+	// DeletedTags are tags removed, with the digest they pointed at (in digest mode, the tags
+	// removed along with their manifest).
+	DeletedTags []inventory.Tag `json:"deleted_tags,omitempty"`
+	// DeletedManifests are manifests deleted by digest.
+	DeletedManifests []string `json:"deleted_manifests,omitempty"`
+	// Skipped are planned deletes of tags that moved to another digest since the plan: left alone.
+	Skipped []TagMove `json:"skipped,omitempty"`
+	// GoneTags and GoneManifests were already gone (404): done by an earlier run or by someone else.
+	GoneTags      []string `json:"gone_tags,omitempty"`
+	GoneManifests []string `json:"gone_manifests,omitempty"`
+	// Failed are the deletes (or the re-checks before them) that failed.
+	Failed []Failure `json:"failed,omitempty"`
+	// LeftForGC are the planned-delete manifests that are untagged after a tag-mode apply and
+	// wait for the registry's garbage collection.
+	LeftForGC []string `json:"left_for_gc,omitempty"`
+	// Remaining counts planned deletes not attempted (MaxDeletes reached, cancelled, or a parent
+	// not deleted yet), in the unit of the mode: tags in tag mode, manifests in digest mode.
+	Remaining int `json:"remaining,omitempty"`
+	// Requests counts the calls made to the registry.
+	Requests Requests `json:"requests"`
+	// Warnings are things the user must know (fallbacks, garbage collection to run).
+	Warnings []string `json:"warnings,omitempty"`
+	// AfterApply says what the registry must still do.
+	AfterApply string `json:"after_apply,omitempty"`
+}
+
+// Partial reports whether work is left: failures, or deletes not attempted.
+func (r *ApplyResult) Partial() bool { return len(r.Failed) > 0 || r.Remaining > 0 }
+
+// Failure is one failed delete or re-check.
+type Failure struct {
+	Tag    string `json:"tag,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	Err    error  `json:"-"`
+}
+
+// MarshalJSON writes the error as text, credentials redacted.
+func (f Failure) MarshalJSON() ([]byte, error) {
+	type plain Failure
+	msg := ""
+	if f.Err != nil {
+		msg = redact(f.Err.Error())
+	}
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error"`
+	}{plain(f), msg})
+}
+
+// Error renders "tag (digest): error".
+func (f Failure) Error() string {
+	what := f.Digest
+	if f.Tag != "" {
+		what = f.Tag + " (" + short(f.Digest) + ")"
+	}
+	return fmt.Sprintf("%s: %v", what, f.Err)
+}
+
+// Unwrap returns the underlying error.
+func (f Failure) Unwrap() error { return f.Err }
+
+// Apply carries out the plan's deletes on t, safely:
+//
+//   - It lists the live tags, resolves the ones whose move could matter, and refuses (an error
+//     wrapping ErrPlanStale, a *StaleError) when a tag the plan keeps, or a tag it does not know,
+//     now points at a digest the plan deletes, or at an image using one. Tags that vanished are
+//     fine.
+//   - Right before deleting, it resolves each tag again: a tag that moved is skipped and reported;
+//     a tag or manifest already gone (404) counts as done, so running Apply again after an
+//     interruption finishes the rest and deletes nothing twice.
+//   - ModeTag deletes only the tags of deleted digests, leaving the untagged manifests to the
+//     registry's garbage collection; ModeDigest deletes manifests by digest, parents before
+//     children, a child only once its parents are gone; ModeAuto is ModeTag, falling back to
+//     ModeDigest when the registry refuses tag deletes.
+//   - Before each delete it journals the manifest's exact bytes and tags (ApplyOptions.Journal),
+//     and the outcome after, so Undo can put everything back.
+//
+// Failures do not stop the other deletes; they are collected in the result, and the error wraps
+// ErrPartial. A cancelled ctx stops starting new deletes; deletes already journaled are carried
+// through. The result is non-nil once listing started.
+func Apply(ctx context.Context, p *Plan, t registry.Target, opt ApplyOptions) (*ApplyResult, error) {
+	if err := validate(p); err != nil {
+		return nil, err
+	}
+	opt = opt.withDefaults()
+	requested, err := ParseMode(string(opt.Mode))
+	if err != nil {
+		return nil, err
+	}
+	start, why, _ := ChooseMode(requested, p)
+	a := newApplier(p, t, opt)
+	a.res.Mode = start
+	a.log.Info("apply", "repository", p.Repository, "mode", requested, "why", why, "dry_run", opt.DryRun)
+
+	if err := a.preflight(ctx, requested == ModeDigest); err != nil {
+		return a.finish(), err
+	}
+	if !opt.DryRun {
+		closeJournal, err := a.openJournal(requested)
+		if err != nil {
+			return a.finish(), err
+		}
+		defer closeJournal()
+	}
+
+	switch requested {
+	case ModeDigest:
+		a.runDigest(ctx)
+	case ModeTag:
+		a.runTag(ctx, false)
+	default:
+		if a.runTag(ctx, true) {
+			msg := "the registry refused DELETE by tag (unsupported); falling back to DELETE by digest"
+			a.log.Warn(msg)
+			a.res.Warnings = append(a.res.Warnings, msg)
+			a.res.Mode = ModeDigest
+			if err := a.preflight(ctx, true); err != nil {
+				a.writeEnd()
+				return a.finish(), err
+			}
+			a.runDigest(ctx)
+		}
+	}
+	a.writeEnd()
+	res := a.finish()
+	return res, a.err(ctx)
+}
+
+// openJournal opens the journal writer and writes the run's header; the returned func closes a
+// journal file Apply opened.
+func (a *applier) openJournal(mode Mode) (func(), error) {
+	w := a.opt.Journal
+	closeFn := func() {}
+	if w == nil && a.opt.JournalPath != "" {
+		f, err := os.OpenFile(a.opt.JournalPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrJournal, err)
+		}
+		w = f
+		closeFn = func() {
+			if err := f.Close(); err != nil {
+				a.log.Error("closing journal", "path", a.opt.JournalPath, "err", err)
+			}
+		}
+	}
+	if w == nil {
+		a.log.Warn("no journal: deletes made by this run cannot be undone")
+		return closeFn, nil
+	}
+	a.j = newJournalWriter(w)
+	err := a.j.write(JournalRecord{
+		Type:        RecordHeader,
+		Schema:      JournalSchema,
+		Repository:  a.p.Repository,
+		Fingerprint: a.p.Fingerprint,
+		Mode:        mode,
+		Started:     a.opt.Now().UTC(),
+	})
+	if err != nil {
+		closeFn()
+		return nil, err
+	}
+	return closeFn, nil
+}
+
+// writeEnd journals the run's end record.
+func (a *applier) writeEnd() {
+	if a.j == nil {
+		return
+	}
+	a.mu.Lock()
+	rec := JournalRecord{
+		Type:      RecordEnd,
+		At:        a.opt.Now().UTC(),
+		Deleted:   len(a.res.DeletedTags) + len(a.res.DeletedManifests),
+		Failed:    len(a.res.Failed),
+		Remaining: a.res.Remaining,
+		Complete:  len(a.res.Failed) == 0 && a.res.Remaining == 0 && a.abortErr == nil,
+	}
+	a.mu.Unlock()
+	if err := a.j.write(rec); err != nil {
+		a.log.Error("journal end record", "err", err)
+	}
+}
+
+// err composes Apply's error: an abort (journal failure, deletes refused), cancellation, and
+// the failed deletes.
+func (a *applier) err(ctx context.Context) error {
+	var errs []error
+	if a.abortErr != nil {
+		errs = append(errs, a.abortErr)
+	}
+	if err := ctx.Err(); err != nil && a.res.Remaining > 0 {
+		errs = append(errs, err)
+	}
+	if n := len(a.res.Failed); n > 0 {
+		fails := make([]error, n)
+		for i, f := range a.res.Failed {
+			fails[i] = f
+		}
+		errs = append(errs, fmt.Errorf("%w: %d failed: %w", ErrPartial, n, errors.Join(fails...)))
+	}
+	return errors.Join(errs...)
+}

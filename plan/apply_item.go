@@ -1,0 +1,278 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/registry"
+)
+
+// OutcomeNotAttempted marks a journaled tag whose delete was not made (the run stopped first).
+const OutcomeNotAttempted = "not-attempted"
+
+// tagItem deletes the planned tags of one deleted digest that still point at it. In auto mode a
+// tag DELETE refused as unsupported sets a.fallback (nothing was deleted; the run goes on in
+// digest mode) instead of failing.
+func (a *applier) tagItem(ctx context.Context, d *Decision, auto bool) {
+	live, failed, cancelled := a.recheck(ctx, d)
+	a.addRemaining(cancelled)
+	whole := failed == 0 && cancelled == 0 // every planned tag accounted for
+	if len(live) == 0 {
+		if whole {
+			a.markComplete(d.Digest)
+		}
+		return
+	}
+	if a.opt.DryRun {
+		k := a.budget.take(len(live))
+		a.addRemaining(len(live) - k)
+		a.mu.Lock()
+		for _, tag := range live[:k] {
+			a.res.DeletedTags = append(a.res.DeletedTags, inventory.Tag{Name: tag, Digest: d.Digest})
+		}
+		a.mu.Unlock()
+		if whole && k == len(live) {
+			a.markComplete(d.Digest)
+		}
+		return
+	}
+	raw, mt, err := a.manifest(ctx, d.Digest)
+	if err != nil {
+		if ctx.Err() != nil {
+			a.addRemaining(len(live))
+			return
+		}
+		for _, tag := range live {
+			a.fail(tag, d.Digest, fmt.Errorf("fetching the manifest for the journal: %w", err))
+		}
+		return
+	}
+	k := a.budget.take(len(live))
+	a.addRemaining(len(live) - k)
+	if k == 0 {
+		return
+	}
+	whole = whole && k == len(live)
+	tags := live[:k]
+	if err := a.journalIntent(d, raw, mt, ModeTag, tags); err != nil {
+		a.budget.give(k)
+		a.addRemaining(k)
+		a.abort(err)
+		return
+	}
+	// The intent is journaled: carry the deletes through even if ctx is cancelled now.
+	dctx, cancel := a.shield(ctx)
+	defer cancel()
+	for i, tag := range tags {
+		err := a.t.DeleteManifest(dctx, a.repo, tag)
+		stop, unsupported := false, false
+		switch {
+		case err == nil:
+			a.mu.Lock()
+			a.res.DeletedTags = append(a.res.DeletedTags, inventory.Tag{Name: tag, Digest: d.Digest})
+			a.mu.Unlock()
+		case errors.Is(err, registry.ErrNotFound):
+			a.goneTag(tag)
+		case errors.Is(err, registry.ErrUnsupported) && auto:
+			// A refused request deleted nothing: it does not count against MaxDeletes.
+			a.fallback.Store(true)
+			a.budget.give(1)
+			unsupported, stop, whole = true, true, false
+		case errors.Is(err, registry.ErrUnsupported):
+			a.fail(tag, d.Digest, err)
+			a.abort(fmt.Errorf("the registry refuses DELETE by tag: %w (apply in digest mode)", err))
+			whole, stop = false, true
+		default:
+			a.fail(tag, d.Digest, err)
+			whole = false
+		}
+		if jerr := a.journalOutcome(d.Digest, tag, err); jerr != nil {
+			a.abort(jerr)
+			whole, stop = false, true
+		}
+		if stop {
+			rest := tags[i+1:]
+			a.budget.give(len(rest))
+			if !unsupported {
+				a.addRemaining(len(rest))
+			}
+			for _, t := range rest {
+				a.journalNotAttempted(d.Digest, t)
+			}
+			break
+		}
+	}
+	if whole {
+		a.markComplete(d.Digest)
+	}
+}
+
+// digestItem deletes one deleted manifest by digest, after re-checking its tags. A child waits
+// until every planned-delete index listing it is gone.
+func (a *applier) digestItem(ctx context.Context, d *Decision) {
+	if waiting := a.parentsLeft(d); len(waiting) > 0 {
+		a.log.Info("not deleting a child whose index is still there", "digest", d.Digest, "index", waiting[0])
+		a.addRemaining(1)
+		return
+	}
+	live, failed, cancelled := a.recheck(ctx, d)
+	if cancelled > 0 {
+		a.addRemaining(1)
+		return
+	}
+	if failed > 0 {
+		return // the failures are recorded; without the re-check the manifest stays
+	}
+	if a.opt.DryRun {
+		if _, err := a.t.Resolve(ctx, a.repo, d.Digest); err != nil {
+			a.digestFailed(ctx, d, err)
+			return
+		}
+		if a.budget.take(1) == 0 {
+			a.addRemaining(1)
+			return
+		}
+		a.digestDeleted(d, live)
+		return
+	}
+	raw, mt, err := a.manifest(ctx, d.Digest)
+	if err != nil {
+		a.digestFailed(ctx, d, err)
+		return
+	}
+	a.registerChildren(d.Digest, raw)
+	if a.budget.take(1) == 0 {
+		a.addRemaining(1)
+		return
+	}
+	if err := a.journalIntent(d, raw, mt, ModeDigest, live); err != nil {
+		a.budget.give(1)
+		a.addRemaining(1)
+		a.abort(err)
+		return
+	}
+	dctx, cancel := a.shield(ctx)
+	defer cancel()
+	err = a.t.DeleteManifest(dctx, a.repo, d.Digest)
+	if jerr := a.journalOutcome(d.Digest, "", err); jerr != nil {
+		a.abort(jerr)
+	}
+	switch {
+	case err == nil:
+		a.digestDeleted(d, live)
+	case errors.Is(err, registry.ErrUnsupported):
+		a.fail("", d.Digest, err)
+		a.abort(fmt.Errorf("the registry refuses DELETE by digest: %w", err))
+	default:
+		a.digestFailed(ctx, d, err)
+	}
+}
+
+// digestDeleted records a manifest deleted (or, in a dry run, to be deleted) with its tags.
+func (a *applier) digestDeleted(d *Decision, tags []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.res.DeletedManifests = append(a.res.DeletedManifests, d.Digest)
+	for _, t := range tags {
+		a.res.DeletedTags = append(a.res.DeletedTags, inventory.Tag{Name: t, Digest: d.Digest})
+	}
+	a.removed[d.Digest] = true
+}
+
+// digestFailed sorts an error about a manifest: gone (404) counts as done, cancellation as
+// remaining, anything else as a failure.
+func (a *applier) digestFailed(ctx context.Context, d *Decision, err error) {
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		a.mu.Lock()
+		a.res.GoneManifests = append(a.res.GoneManifests, d.Digest)
+		a.removed[d.Digest] = true
+		a.mu.Unlock()
+	case ctx.Err() != nil:
+		a.addRemaining(1)
+	default:
+		a.fail("", d.Digest, err)
+	}
+}
+
+// registerChildren records the children an index being deleted lists, so they wait for it.
+func (a *applier) registerChildren(digest string, raw []byte) {
+	m, err := inventory.ParseManifest(digest, "", raw, nil)
+	if err != nil || !m.IsIndex() {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range m.Manifests {
+		a.parents[c.Digest] = append(a.parents[c.Digest], digest)
+	}
+}
+
+// parentsLeft returns the planned-delete indexes listing d (its plan parent and any index seen
+// listing it) that are not gone yet.
+func (a *applier) parentsLeft(d *Decision) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var left []string
+	if d.Parent != "" && a.deleted[d.Parent] && !a.removed[d.Parent] {
+		left = append(left, d.Parent)
+	}
+	for _, p := range a.parents[d.Digest] {
+		if !a.removed[p] && p != d.Parent {
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+func (a *applier) markComplete(digest string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.complete[digest] = true
+}
+
+// shield returns a context for a journaled delete: not cancelled with ctx, bounded by the
+// delete timeout.
+func (a *applier) shield(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), a.opt.DeleteTimeout)
+}
+
+// journalIntent writes the manifest record before a delete.
+func (a *applier) journalIntent(d *Decision, raw []byte, mediaType string, by Mode, tags []string) error {
+	return a.j.write(JournalRecord{
+		Type:      RecordManifest,
+		Digest:    d.Digest,
+		MediaType: mediaType,
+		Tags:      tags,
+		Raw:       raw,
+		Parent:    d.Parent,
+		By:        by,
+		At:        a.opt.Now().UTC(),
+		Outcome:   OutcomePending,
+	})
+}
+
+// journalOutcome writes the outcome of a delete of digest (tag empty) or of one of its tags.
+func (a *applier) journalOutcome(digest, tag string, err error) error {
+	rec := JournalRecord{Type: RecordOutcome, Digest: digest, Tag: tag, At: a.opt.Now().UTC()}
+	switch {
+	case err == nil:
+		rec.Outcome = OutcomeDeleted
+	case errors.Is(err, registry.ErrNotFound):
+		rec.Outcome = OutcomeGone
+	default:
+		rec.Outcome = OutcomeFailed
+		rec.Error = err.Error()
+	}
+	return a.j.write(rec)
+}
+
+// journalNotAttempted records a journaled tag whose delete was not made.
+func (a *applier) journalNotAttempted(digest, tag string) {
+	rec := JournalRecord{Type: RecordOutcome, Digest: digest, Tag: tag, At: a.opt.Now().UTC(), Outcome: OutcomeNotAttempted}
+	if err := a.j.write(rec); err != nil {
+		a.log.Error("journal", "err", err)
+	}
+}

@@ -1,0 +1,134 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+)
+
+// Mode is how apply deletes on an OCI registry.
+type Mode string
+
+// Modes of apply.
+const (
+	// ModeAuto deletes by tag, and falls back to ModeDigest when the registry refuses tag
+	// deletes (the OCI Distribution spec makes them optional).
+	ModeAuto Mode = "auto"
+	// ModeTag deletes each tag of each deleted digest. The manifests, now untagged, stay until
+	// the registry's garbage collection removes untagged manifests.
+	ModeTag Mode = "tag"
+	// ModeDigest deletes each deleted manifest by digest, parents before children.
+	ModeDigest Mode = "digest"
+)
+
+// ParseMode parses "auto", "tag" or "digest"; the empty string is ModeAuto.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeAuto:
+		return ModeAuto, nil
+	case ModeTag, ModeDigest:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("unknown apply mode %q: want auto, tag or digest", s)
+}
+
+// digestDeletePerTag is what one DELETE by digest costs per tag of the repository on
+// distribution v3: it scans every tag for ones pointing at the digest. Measured: 3.6-5.2 s a call
+// with 133,425 tags, about 33 µs a tag.
+const digestDeletePerTag = 33 * time.Microsecond
+
+// tagDeleteCost is what one DELETE by tag costs on distribution v3 (measured 3-6 ms).
+const tagDeleteCost = 5 * time.Millisecond
+
+// IssueGCChildren is the distribution issue about garbage collection with --delete-untagged
+// removing children of manifest lists that are still in use.
+const IssueGCChildren = "distribution/distribution#3004"
+
+// ChooseMode turns a requested mode into the one apply will start with, and says why.
+// ModeAuto starts with ModeTag; Apply falls back to ModeDigest if the registry refuses.
+func ChooseMode(requested Mode, p *Plan) (Mode, string, error) {
+	requested, err := ParseMode(string(requested))
+	if err != nil {
+		return "", "", err
+	}
+	tags := len(p.Tags)
+	perDigest := time.Duration(tags) * digestDeletePerTag
+	switch requested {
+	case ModeTag:
+		return ModeTag, fmt.Sprintf("tag mode was asked for: DELETE by tag removes only the tag (about %s a call on distribution); the untagged manifests wait for the registry's garbage collection", tagDeleteCost), nil
+	case ModeDigest:
+		return ModeDigest, fmt.Sprintf("digest mode was asked for: DELETE by digest removes the manifest at once, but distribution scans every tag on each call (about %s a call with %d tags)", roundDuration(perDigest), tags), nil
+	}
+	return ModeTag, fmt.Sprintf("auto: DELETE by tag removes only the tag and costs milliseconds, while DELETE by digest makes distribution scan every tag (about %s a call with %d tags; 3.6-5.2 s at 133k tags); falls back to digest mode if the registry refuses tag deletes", roundDuration(perDigest), tags), nil
+}
+
+// EstimateCost estimates the requests Apply makes for p in mode (ModeAuto counts as ModeTag), and
+// what the registry must do afterwards. Manifests served from a local cache would save the GETs
+// counted here for the journal.
+func EstimateCost(p *Plan, mode Mode) Cost {
+	chosen, why, err := ChooseMode(mode, p)
+	if err != nil {
+		return Cost{Mode: string(mode), Why: err.Error()}
+	}
+	deleted := map[string]bool{}
+	var delManifests, delTagged, delTags, untagged int
+	for _, d := range p.Decisions {
+		if d.Action != Delete {
+			continue
+		}
+		deleted[d.Digest] = true
+		delManifests++
+		delTags += len(d.Tags)
+		if len(d.Tags) > 0 {
+			delTagged++
+		} else {
+			untagged++
+		}
+	}
+	liveHeads := 0 // tags resolved before deleting to detect conflicts
+	for _, t := range p.Tags {
+		if !deleted[t.Digest] || chosen == ModeDigest {
+			liveHeads++
+		}
+	}
+	c := Cost{Mode: string(chosen), Why: why}
+	switch chosen {
+	case ModeTag:
+		// list + resolve kept tags + per deleted tag (HEAD, DELETE) + one GET per tagged manifest.
+		c.Deletes = delTags
+		c.Requests = 1 + liveHeads + 2*delTags + delTagged
+		if delManifests > 0 {
+			c.AfterApply = fmt.Sprintf("%d manifests (%d tagged, %d untagged children, attestations and referrers) are left untagged: run the registry's garbage collection with --delete-untagged to remove them%s; it has an open bug removing children of manifest lists still in use (%s), so run `regtidy verify` after it", delManifests, delTagged, untagged, freed(p), IssueGCChildren)
+		}
+	case ModeDigest:
+		// list + resolve every tag + per deleted tag a re-check HEAD + per manifest (GET, DELETE).
+		c.Deletes = delManifests
+		c.Requests = 1 + liveHeads + delTags + 2*delManifests
+		total := time.Duration(delManifests) * time.Duration(len(p.Tags)) * digestDeletePerTag
+		c.Why += fmt.Sprintf("; %d digest deletes, about %s of registry time", delManifests, roundDuration(total))
+		if delManifests > 0 {
+			c.AfterApply = fmt.Sprintf("the registry's garbage collection must still run to free the blobs%s; run `regtidy verify` after it", freed(p))
+		}
+	}
+	return c
+}
+
+// freed says how many bytes garbage collection frees, when the plan's summary knows.
+func freed(p *Plan) string {
+	if p.Summary.BytesFreed <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and free about %d bytes", p.Summary.BytesFreed)
+}
+
+// roundDuration rounds for messages: whole seconds above a minute, milliseconds below.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
+}

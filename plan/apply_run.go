@@ -1,0 +1,383 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/registry"
+)
+
+// applier is one run of Apply.
+type applier struct {
+	p        *Plan
+	repo     string
+	t        *countingTarget
+	opt      ApplyOptions
+	log      *slog.Logger
+	j        *journalWriter
+	budget   budget
+	byDigest map[string]*Decision
+	deleted  map[string]bool // digests the plan deletes
+
+	mu       sync.Mutex
+	res      ApplyResult
+	abortErr error
+	// complete: tagged digests whose every planned tag is now gone (tag mode).
+	complete map[string]bool
+	// removed: digests deleted or found gone in digest mode (or, in a dry run, would be).
+	removed map[string]bool
+	// parents: for each child digest, the planned-delete indexes fetched this run that list it.
+	parents map[string][]string
+
+	// fallback is set when an auto-mode tag DELETE was refused as unsupported.
+	fallback atomic.Bool
+
+	done, total atomic.Int64
+}
+
+func newApplier(p *Plan, t registry.Target, opt ApplyOptions) *applier {
+	a := &applier{
+		p:        p,
+		repo:     p.Repository,
+		t:        &countingTarget{Target: t},
+		opt:      opt,
+		log:      opt.Logger,
+		budget:   budget{max: int64(opt.MaxDeletes)},
+		byDigest: make(map[string]*Decision, len(p.Decisions)),
+		deleted:  map[string]bool{},
+		complete: map[string]bool{},
+		removed:  map[string]bool{},
+		parents:  map[string][]string{},
+	}
+	a.res.Repository = p.Repository
+	a.res.DryRun = opt.DryRun
+	for i := range p.Decisions {
+		d := &p.Decisions[i]
+		a.byDigest[d.Digest] = d
+		if d.Action == Delete {
+			a.deleted[d.Digest] = true
+		}
+	}
+	return a
+}
+
+// runTag deletes the tags of every deleted digest. With auto set (ModeAuto), the first tag
+// DELETE the registry refuses as unsupported stops the run, and runTag returns true, having
+// deleted nothing, so the caller can fall back to digest mode.
+func (a *applier) runTag(ctx context.Context, auto bool) (fallback bool) {
+	var items []*Decision
+	for _, d := range a.p.Deletes() {
+		if len(d.Tags) > 0 {
+			items = append(items, a.byDigest[d.Digest])
+		}
+	}
+	a.total.Store(int64(len(items)))
+	a.done.Store(0)
+	a.fanOut(ctx, items, func(ctx context.Context, d *Decision) { a.tagItem(ctx, d, auto) },
+		func(d *Decision) int { return len(d.Tags) })
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fallback.Load() {
+		// Digest mode re-checks everything: forget what this attempt counted.
+		a.res.Skipped, a.res.GoneTags, a.res.Remaining = nil, nil, 0
+		a.complete = map[string]bool{}
+		a.fallback.Store(false)
+		return true
+	}
+	a.leftForGC()
+	if n := len(a.res.LeftForGC); n > 0 {
+		a.res.AfterApply = fmt.Sprintf("%d manifests are untagged now and wait for the registry's garbage collection (distribution: `registry garbage-collect --delete-untagged`); it has an open bug removing children of manifest lists still in use (%s), so run `regtidy verify` after it", n, IssueGCChildren)
+		a.res.Warnings = append(a.res.Warnings, a.res.AfterApply)
+	}
+	return false
+}
+
+// runDigest deletes every deleted manifest by digest, level by level: indexes before their
+// children, and a child only once every planned-delete index listing it is gone.
+func (a *applier) runDigest(ctx context.Context) {
+	levels := a.levels()
+	total := 0
+	for _, l := range levels {
+		total += len(l)
+	}
+	a.total.Store(int64(total))
+	a.done.Store(0)
+	for i, level := range levels {
+		if !a.canStart(ctx) {
+			for _, l := range levels[i:] {
+				a.addRemaining(len(l))
+			}
+			break
+		}
+		a.fanOut(ctx, level, a.digestItem, func(*Decision) int { return 1 })
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n := len(a.res.DeletedManifests); n > 0 {
+		a.res.AfterApply = fmt.Sprintf("%d manifests were deleted; their blobs stay until the registry's garbage collection runs (distribution: `registry garbage-collect`); run `regtidy verify` after it", n)
+	}
+}
+
+// fanOut runs fn over items with bounded concurrency. It stops starting items when ctx is done,
+// the delete budget is spent or the run was aborted, counting what was left with remaining.
+func (a *applier) fanOut(ctx context.Context, items []*Decision, fn func(context.Context, *Decision), remaining func(*Decision) int) {
+	var g errgroup.Group
+	g.SetLimit(a.opt.Concurrency)
+	for i, d := range items {
+		if !a.canStart(ctx) {
+			n := 0
+			for _, rest := range items[i:] {
+				n += remaining(rest)
+			}
+			a.addRemaining(n)
+			break
+		}
+		g.Go(func() error {
+			// Go may have waited for a free slot: check again before starting.
+			if a.canStart(ctx) {
+				fn(ctx, d)
+			} else {
+				a.addRemaining(remaining(d))
+			}
+			a.step()
+			return nil
+		})
+	}
+	_ = g.Wait() // items report into the result; none returns an error
+}
+
+// canStart reports whether a new item may start.
+func (a *applier) canStart(ctx context.Context) bool {
+	if ctx.Err() != nil || a.budget.spent() || a.fallback.Load() {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.abortErr == nil
+}
+
+// step counts one item done and reports progress.
+func (a *applier) step() {
+	done := a.done.Add(1)
+	if a.opt.Progress != nil {
+		a.opt.Progress(int(done), int(a.total.Load()))
+	}
+}
+
+// levels groups the deleted decisions by depth along their Parent chain: level 0 has no deleted
+// parent. Each level is sorted by digest.
+func (a *applier) levels() [][]*Decision {
+	depth := map[string]int{}
+	var depthOf func(d string, seen int) int
+	depthOf = func(d string, seen int) int {
+		if v, ok := depth[d]; ok {
+			return v
+		}
+		dec := a.byDigest[d]
+		v := 0
+		if dec.Parent != "" && a.deleted[dec.Parent] && seen < len(a.byDigest) {
+			v = depthOf(dec.Parent, seen+1) + 1
+		}
+		depth[d] = v
+		return v
+	}
+	var out [][]*Decision
+	for _, d := range a.p.Deletes() {
+		lv := depthOf(d.Digest, 0)
+		for len(out) <= lv {
+			out = append(out, nil)
+		}
+		out[lv] = append(out[lv], a.byDigest[d.Digest])
+	}
+	for _, l := range out {
+		sort.Slice(l, func(i, j int) bool { return l[i].Digest < l[j].Digest })
+	}
+	return out
+}
+
+// leftForGC fills res.LeftForGC (tag mode): tagged digests whose every tag is gone, and untagged
+// planned deletes whose chain of deleted parents ends at such a digest or at none. Holds a.mu.
+func (a *applier) leftForGC() {
+	root := func(d *Decision) *Decision {
+		for i := 0; i < len(a.byDigest) && d.Parent != "" && a.deleted[d.Parent]; i++ {
+			d = a.byDigest[d.Parent]
+		}
+		return d
+	}
+	var out []string
+	for _, d := range a.p.Deletes() {
+		r := root(a.byDigest[d.Digest])
+		switch {
+		case len(d.Tags) > 0 && a.complete[d.Digest]:
+			out = append(out, d.Digest)
+		case len(d.Tags) == 0 && (len(r.Tags) == 0 || a.complete[r.Digest]):
+			out = append(out, d.Digest)
+		}
+	}
+	sort.Strings(out)
+	a.res.LeftForGC = out
+}
+
+// abort stops the run: no new item starts. The first cause is kept.
+func (a *applier) abort(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.abortErr == nil {
+		a.abortErr = err
+		a.log.Error("apply stopped", "err", err)
+	}
+}
+
+func (a *applier) addRemaining(n int) {
+	if n == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.res.Remaining += n
+}
+
+func (a *applier) fail(tag, digest string, err error) {
+	a.log.Warn("delete failed", "tag", tag, "digest", digest, "err", redact(err.Error()))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.res.Failed = append(a.res.Failed, Failure{Tag: tag, Digest: digest, Err: err})
+}
+
+func (a *applier) skip(m TagMove) {
+	a.log.Warn("tag moved since the plan: skipped", "tag", m.Tag, "planned", m.Planned, "live", m.Live)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.res.Skipped = append(a.res.Skipped, m)
+}
+
+func (a *applier) goneTag(tag string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.res.GoneTags = append(a.res.GoneTags, tag)
+}
+
+// finish sorts the result's lists and copies the request counts.
+func (a *applier) finish() *ApplyResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.res
+	sort.Slice(r.DeletedTags, func(i, j int) bool { return r.DeletedTags[i].Name < r.DeletedTags[j].Name })
+	sort.Strings(r.DeletedManifests)
+	sort.Slice(r.Skipped, func(i, j int) bool { return r.Skipped[i].Tag < r.Skipped[j].Tag })
+	sort.Strings(r.GoneTags)
+	sort.Strings(r.GoneManifests)
+	sort.Slice(r.Failed, func(i, j int) bool {
+		if r.Failed[i].Digest != r.Failed[j].Digest {
+			return r.Failed[i].Digest < r.Failed[j].Digest
+		}
+		return r.Failed[i].Tag < r.Failed[j].Tag
+	})
+	r.Requests = a.t.counts()
+	return &r
+}
+
+// budget hands out DELETE requests up to max (0: unbounded).
+type budget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// take reserves up to n deletes and returns how many it granted.
+func (b *budget) take(n int) int {
+	if b.max <= 0 {
+		b.used.Add(int64(n))
+		return n
+	}
+	for {
+		used := b.used.Load()
+		k := min(int64(n), b.max-used)
+		if k <= 0 {
+			return 0
+		}
+		if b.used.CompareAndSwap(used, used+k) {
+			return int(k)
+		}
+	}
+}
+
+// give returns n reserved deletes that were not made.
+func (b *budget) give(n int) { b.used.Add(-int64(n)) }
+
+// spent reports whether no delete is left.
+func (b *budget) spent() bool { return b.max > 0 && b.used.Load() >= b.max }
+
+// recheck resolves each of d's planned tags right before deleting (invariant 5). It returns the
+// tags still pointing at d.Digest, records gone and moved ones, and counts tags that could not
+// be checked in failed (recorded as failures) or, when ctx is done, in cancelled.
+func (a *applier) recheck(ctx context.Context, d *Decision) (live []string, failed, cancelled int) {
+	for i, tag := range d.Tags {
+		if ctx.Err() != nil {
+			return live, failed, len(d.Tags) - i
+		}
+		desc, err := a.t.Resolve(ctx, a.repo, tag)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			a.goneTag(tag)
+		case err != nil && ctx.Err() != nil:
+			return live, failed, len(d.Tags) - i
+		case err != nil:
+			a.fail(tag, d.Digest, fmt.Errorf("re-checking tag before delete: %w", err))
+			failed++
+		case desc.Digest != d.Digest:
+			a.skip(TagMove{Tag: tag, Planned: d.Digest, Live: desc.Digest})
+		default:
+			live = append(live, tag)
+		}
+	}
+	return live, failed, 0
+}
+
+// manifest returns d's exact bytes and media type for the journal: from the ManifestSource when
+// it has them, else by GET.
+func (a *applier) manifest(ctx context.Context, digest string) ([]byte, string, error) {
+	if a.opt.Manifests != nil {
+		if raw, mt, ok := a.opt.Manifests.Get(digest); ok && bytesMatch(digest, raw) {
+			if mt == "" {
+				if m, err := inventory.ParseManifest(digest, "", raw, nil); err == nil {
+					mt = m.MediaType
+				}
+			}
+			if mt != "" {
+				return raw, mt, nil
+			}
+		}
+	}
+	raw, desc, err := a.t.FetchManifest(ctx, a.repo, digest)
+	if err != nil {
+		return nil, "", err
+	}
+	if !bytesMatch(digest, raw) {
+		return nil, "", fmt.Errorf("fetching %s: %w", digest, registry.ErrDigestMismatch)
+	}
+	mt := desc.MediaType
+	if mt == "" {
+		if m, err := inventory.ParseManifest(digest, "", raw, nil); err == nil {
+			mt = m.MediaType
+		}
+	}
+	return raw, mt, nil
+}
+
+// bytesMatch reports whether raw hashes to digest; digests of other algorithms than sha256 are
+// trusted (the registry client checks what it can).
+func bytesMatch(digest string, raw []byte) bool {
+	if !strings.HasPrefix(digest, "sha256:") {
+		return true
+	}
+	return inventory.DigestOf(raw) == digest
+}

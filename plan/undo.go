@@ -1,0 +1,471 @@
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/registry"
+)
+
+// ErrBlobsGone is wrapped by an undo failure whose manifest refers to blobs (or children) the
+// registry no longer has: its garbage collection ran after apply, and the journal, which holds
+// manifests but not blobs, cannot bring them back.
+var ErrBlobsGone = errors.New("blobs gone: the registry's garbage collection ran after apply; the journal holds manifests, not blobs")
+
+// UndoOptions tune Undo. The zero value restores 8 at a time.
+type UndoOptions struct {
+	// Concurrency bounds the pushes (and checks) in flight. The default value is 8.
+	Concurrency int
+	// Logger receives what could not be restored; nil discards.
+	Logger *slog.Logger
+	// Progress, if set, is called after each manifest or tag handled with done and total.
+	Progress func(done, total int)
+	// DryRun checks what is present and reports what would be restored, without pushing.
+	DryRun bool
+}
+
+// UndoResult reports what Undo did. In a dry run, the restored lists say what would be restored.
+type UndoResult struct {
+	Repository string `json:"repository"`
+	DryRun     bool   `json:"dry_run,omitempty"`
+	// RestoredManifests were pushed back by digest (they had been deleted by digest).
+	RestoredManifests []string `json:"restored_manifests,omitempty"`
+	// RestoredTags were pushed back, pointing at the digest they had.
+	RestoredTags []inventory.Tag `json:"restored_tags,omitempty"`
+	// PresentManifests and PresentTags were already there (never deleted, or restored before).
+	PresentManifests []string `json:"present_manifests,omitempty"`
+	PresentTags      []string `json:"present_tags,omitempty"`
+	// Conflicts are tags that now point at another digest: left alone, not overwritten.
+	Conflicts []TagMove `json:"conflicts,omitempty"`
+	// Failed could not be restored.
+	Failed []UndoFailure `json:"failed,omitempty"`
+	// Requests counts the calls made to the registry.
+	Requests Requests `json:"requests"`
+}
+
+// Partial reports whether something could not be restored.
+func (r *UndoResult) Partial() bool { return len(r.Failed) > 0 }
+
+// UndoFailure is a manifest or tag that could not be restored, and what it lacks.
+type UndoFailure struct {
+	Digest string `json:"digest"`
+	Tag    string `json:"tag,omitempty"`
+	// MissingBlobs are config and layer blobs the registry no longer has.
+	MissingBlobs []string `json:"missing_blobs,omitempty"`
+	// MissingChildren are index children the registry no longer has (and the journal lacks).
+	MissingChildren []string `json:"missing_children,omitempty"`
+	Err             error    `json:"-"`
+}
+
+// MarshalJSON writes the error as text, credentials redacted.
+func (f UndoFailure) MarshalJSON() ([]byte, error) {
+	type plain UndoFailure
+	msg := ""
+	if f.Err != nil {
+		msg = redact(f.Err.Error())
+	}
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error"`
+	}{plain(f), msg})
+}
+
+// Error renders the failure with what is missing.
+func (f UndoFailure) Error() string {
+	what := f.Digest
+	if f.Tag != "" {
+		what = f.Tag + " (" + short(f.Digest) + ")"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v", what, f.Err)
+	if n := len(f.MissingBlobs); n > 0 {
+		fmt.Fprintf(&b, " (%d blobs missing, e.g. %s)", n, short(f.MissingBlobs[0]))
+	}
+	if n := len(f.MissingChildren); n > 0 {
+		fmt.Fprintf(&b, " (%d children missing, e.g. %s)", n, short(f.MissingChildren[0]))
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (f UndoFailure) Unwrap() error { return f.Err }
+
+// Undo puts back what the apply runs recorded in a journal deleted: every manifest deleted by
+// digest, byte-identical (pushed by digest with its media type, children before their indexes),
+// then every deleted tag, pointing at its digest again. What is already present is skipped; a tag
+// that now points at another digest is reported and left alone.
+//
+// Undo works while the registry still holds the blobs, that is before its garbage collection:
+// after it, manifests whose config, layers or children were collected cannot be restored, and
+// each failure wraps ErrBlobsGone and lists what is missing. (A tag-mode apply deleted only tags,
+// so its journal holds the tagged manifests but not their untagged children: those are the
+// registry's until its garbage collection.) The error wraps ErrPartial when anything failed.
+func Undo(ctx context.Context, journal io.Reader, t registry.Target, opt UndoOptions) (*UndoResult, error) {
+	recs, err := ReadJournal(journal)
+	if err != nil {
+		return nil, err
+	}
+	entries, repo, err := undoEntries(recs)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = DefaultConcurrency
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	u := &undoer{repo: repo, t: &countingTarget{Target: t}, opt: opt, entries: entries, failed: map[string]bool{}}
+	u.res.Repository = repo
+	u.res.DryRun = opt.DryRun
+	for _, e := range entries {
+		if e.manifestDeleted {
+			u.total++
+		}
+		u.total += len(e.restoreTags())
+	}
+
+	for _, level := range u.heights() {
+		if err := ctx.Err(); err != nil {
+			return u.finish(), err
+		}
+		u.each(ctx, level, u.restoreManifest)
+	}
+	if err := ctx.Err(); err != nil {
+		return u.finish(), err
+	}
+	var all []*undoEntry
+	for _, e := range entries {
+		all = append(all, e)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].digest < all[j].digest })
+	u.each(ctx, all, u.restoreTags)
+	res := u.finish()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if n := len(res.Failed); n > 0 {
+		errs := make([]error, n)
+		for i, f := range res.Failed {
+			errs[i] = f
+		}
+		return res, fmt.Errorf("%w: %d could not be restored: %w", ErrPartial, n, errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// undoEntry is everything the journal says about one digest.
+type undoEntry struct {
+	digest    string
+	mediaType string
+	raw       []byte
+	children  []string // index children, from raw
+	blobs     []string // config and layers, from raw
+	// manifestDeleted: deleted by digest (or journaled for it with no outcome).
+	manifestDeleted bool
+	pendingDigest   bool
+	tags            map[string]*tagState
+	order           []string // tag names in journal order
+}
+
+type tagState struct{ deleted, pending bool }
+
+// restoreTags returns the tags to put back: deleted by apply, or journaled with no outcome.
+func (e *undoEntry) restoreTags() []string {
+	var out []string
+	for _, name := range e.order {
+		if s := e.tags[name]; s.deleted || s.pending {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// undoEntries folds journal records into entries by digest and returns the repository.
+func undoEntries(recs []JournalRecord) (map[string]*undoEntry, string, error) {
+	repo := ""
+	entries := map[string]*undoEntry{}
+	lastBy := map[string]Mode{}
+	lastTags := map[string][]string{}
+	for i, r := range recs {
+		switch r.Type {
+		case RecordHeader:
+			if repo != "" && r.Repository != repo {
+				return nil, "", fmt.Errorf("%w: record %d: repository %s, earlier records %s", ErrJournal, i+1, r.Repository, repo)
+			}
+			repo = r.Repository
+		case RecordManifest:
+			if !bytesMatch(r.Digest, r.Raw) {
+				return nil, "", fmt.Errorf("%w: record %d: the bytes journaled for %s do not match it", ErrJournal, i+1, r.Digest)
+			}
+			e := entries[r.Digest]
+			if e == nil {
+				e = &undoEntry{digest: r.Digest, tags: map[string]*tagState{}}
+				if m, err := inventory.ParseManifest(r.Digest, r.MediaType, r.Raw, nil); err == nil {
+					for _, c := range m.Manifests {
+						e.children = append(e.children, c.Digest)
+					}
+					for _, b := range m.Blobs() {
+						e.blobs = append(e.blobs, b.Digest)
+					}
+				}
+				entries[r.Digest] = e
+			}
+			e.mediaType, e.raw = r.MediaType, r.Raw
+			for _, tag := range r.Tags {
+				s := e.tags[tag]
+				if s == nil {
+					s = &tagState{}
+					e.tags[tag] = s
+					e.order = append(e.order, tag)
+				}
+				s.pending = true
+			}
+			if r.By == ModeDigest {
+				e.pendingDigest = true
+			}
+			lastBy[r.Digest], lastTags[r.Digest] = r.By, r.Tags
+		case RecordOutcome:
+			e := entries[r.Digest]
+			if e == nil {
+				continue // an outcome whose intent was cut off: nothing to restore from
+			}
+			deleted := r.Outcome == OutcomeDeleted
+			if r.Tag != "" {
+				if s := e.tags[r.Tag]; s != nil {
+					s.pending = false
+					s.deleted = s.deleted || deleted
+				}
+				continue
+			}
+			// A digest delete removes the tags journaled with it.
+			e.pendingDigest = false
+			e.manifestDeleted = e.manifestDeleted || deleted
+			if lastBy[r.Digest] == ModeDigest {
+				for _, tag := range lastTags[r.Digest] {
+					if s := e.tags[tag]; s != nil {
+						s.pending = false
+						s.deleted = s.deleted || deleted
+					}
+				}
+			}
+		}
+	}
+	if repo == "" {
+		return nil, "", fmt.Errorf("%w: no repository in the header", ErrJournal)
+	}
+	for _, e := range entries {
+		e.manifestDeleted = e.manifestDeleted || e.pendingDigest
+	}
+	return entries, repo, nil
+}
+
+// undoer is one run of Undo.
+type undoer struct {
+	repo    string
+	t       *countingTarget
+	opt     UndoOptions
+	entries map[string]*undoEntry
+
+	mu     sync.Mutex
+	res    UndoResult
+	failed map[string]bool // digests whose manifest could not be restored
+	done   int
+	total  int
+}
+
+// heights groups the manifests to restore by height: level 0 lists no journaled child, level
+// k's children are all in lower levels, so children are pushed before their indexes.
+func (u *undoer) heights() [][]*undoEntry {
+	height := map[string]int{}
+	var h func(d string, depth int) int
+	h = func(d string, depth int) int {
+		if v, ok := height[d]; ok {
+			return v
+		}
+		v := 0
+		if depth < maxIndexDepth {
+			for _, c := range u.entries[d].children {
+				if ce := u.entries[c]; ce != nil && ce.manifestDeleted {
+					v = max(v, h(c, depth+1)+1)
+				}
+			}
+		}
+		height[d] = v
+		return v
+	}
+	var out [][]*undoEntry
+	for d, e := range u.entries {
+		if !e.manifestDeleted {
+			continue
+		}
+		lv := h(d, 0)
+		for len(out) <= lv {
+			out = append(out, nil)
+		}
+		out[lv] = append(out[lv], e)
+	}
+	for _, l := range out {
+		sort.Slice(l, func(i, j int) bool { return l[i].digest < l[j].digest })
+	}
+	return out
+}
+
+// each runs fn over entries with bounded concurrency; fn records into the result.
+func (u *undoer) each(ctx context.Context, entries []*undoEntry, fn func(context.Context, *undoEntry)) {
+	var g errgroup.Group
+	g.SetLimit(u.opt.Concurrency)
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			fn(ctx, e)
+			return nil
+		})
+	}
+	_ = g.Wait() // fn records failures into the result
+}
+
+// restoreManifest pushes a manifest deleted by digest back under its digest.
+func (u *undoer) restoreManifest(ctx context.Context, e *undoEntry) {
+	defer u.step()
+	_, err := u.t.Resolve(ctx, u.repo, e.digest)
+	switch {
+	case err == nil:
+		u.record(func(r *UndoResult) { r.PresentManifests = append(r.PresentManifests, e.digest) })
+		return
+	case !errors.Is(err, registry.ErrNotFound):
+		u.failManifest(e, UndoFailure{Digest: e.digest, Err: err})
+		return
+	}
+	if !u.opt.DryRun {
+		if err := u.t.PushManifest(ctx, u.repo, e.digest, e.mediaType, e.raw); err != nil {
+			u.failManifest(e, u.diagnose(ctx, e, "", err))
+			return
+		}
+	}
+	u.record(func(r *UndoResult) { r.RestoredManifests = append(r.RestoredManifests, e.digest) })
+}
+
+// restoreTags puts an entry's deleted tags back, each pointing at the entry's digest.
+func (u *undoer) restoreTags(ctx context.Context, e *undoEntry) {
+	tags := e.restoreTags()
+	u.mu.Lock()
+	manifestFailed := u.failed[e.digest]
+	u.mu.Unlock()
+	for _, tag := range tags {
+		if ctx.Err() != nil {
+			return
+		}
+		u.restoreTag(ctx, e, tag, manifestFailed)
+		u.step()
+	}
+}
+
+func (u *undoer) restoreTag(ctx context.Context, e *undoEntry, tag string, manifestFailed bool) {
+	desc, err := u.t.Resolve(ctx, u.repo, tag)
+	switch {
+	case err == nil && desc.Digest == e.digest:
+		u.record(func(r *UndoResult) { r.PresentTags = append(r.PresentTags, tag) })
+		return
+	case err == nil:
+		u.opt.Logger.Warn("tag now points at another digest: not overwritten", "tag", tag, "journaled", e.digest, "live", desc.Digest)
+		u.record(func(r *UndoResult) {
+			r.Conflicts = append(r.Conflicts, TagMove{Tag: tag, Planned: e.digest, Live: desc.Digest})
+		})
+		return
+	case !errors.Is(err, registry.ErrNotFound):
+		u.fail(UndoFailure{Digest: e.digest, Tag: tag, Err: err})
+		return
+	case manifestFailed:
+		u.fail(UndoFailure{Digest: e.digest, Tag: tag, Err: errors.New("not restored: its manifest could not be restored")})
+		return
+	}
+	if !u.opt.DryRun {
+		if err := u.t.PushManifest(ctx, u.repo, tag, e.mediaType, e.raw); err != nil {
+			u.fail(u.diagnose(ctx, e, tag, err))
+			return
+		}
+	}
+	u.record(func(r *UndoResult) {
+		r.RestoredTags = append(r.RestoredTags, inventory.Tag{Name: tag, Digest: e.digest})
+	})
+}
+
+// diagnose turns a failed push into a failure saying which blobs or children are missing.
+func (u *undoer) diagnose(ctx context.Context, e *undoEntry, tag string, pushErr error) UndoFailure {
+	f := UndoFailure{Digest: e.digest, Tag: tag, Err: pushErr}
+	for _, b := range e.blobs {
+		if ok, err := u.t.BlobExists(ctx, u.repo, b); err == nil && !ok {
+			f.MissingBlobs = append(f.MissingBlobs, b)
+		}
+	}
+	for _, c := range e.children {
+		if _, err := u.t.Resolve(ctx, u.repo, c); errors.Is(err, registry.ErrNotFound) {
+			f.MissingChildren = append(f.MissingChildren, c)
+		}
+	}
+	if len(f.MissingBlobs) > 0 || len(f.MissingChildren) > 0 {
+		f.Err = fmt.Errorf("%w: %w", ErrBlobsGone, pushErr)
+	}
+	return f
+}
+
+func (u *undoer) failManifest(e *undoEntry, f UndoFailure) {
+	u.mu.Lock()
+	u.failed[e.digest] = true
+	u.mu.Unlock()
+	u.fail(f)
+}
+
+func (u *undoer) fail(f UndoFailure) {
+	u.opt.Logger.Warn("could not restore", "digest", f.Digest, "tag", f.Tag, "err", redact(f.Err.Error()))
+	u.record(func(r *UndoResult) { r.Failed = append(r.Failed, f) })
+}
+
+func (u *undoer) record(fn func(r *UndoResult)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	fn(&u.res)
+}
+
+func (u *undoer) step() {
+	u.mu.Lock()
+	u.done++
+	done, total := u.done, u.total
+	u.mu.Unlock()
+	if u.opt.Progress != nil {
+		u.opt.Progress(done, total)
+	}
+}
+
+// finish sorts the result's lists and copies the request counts.
+func (u *undoer) finish() *UndoResult {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	r := u.res
+	sort.Strings(r.RestoredManifests)
+	sort.Slice(r.RestoredTags, func(i, j int) bool { return r.RestoredTags[i].Name < r.RestoredTags[j].Name })
+	sort.Strings(r.PresentManifests)
+	sort.Strings(r.PresentTags)
+	sort.Slice(r.Conflicts, func(i, j int) bool { return r.Conflicts[i].Tag < r.Conflicts[j].Tag })
+	sort.Slice(r.Failed, func(i, j int) bool {
+		if r.Failed[i].Digest != r.Failed[j].Digest {
+			return r.Failed[i].Digest < r.Failed[j].Digest
+		}
+		return r.Failed[i].Tag < r.Failed[j].Tag
+	})
+	r.Requests = u.t.counts()
+	return &r
+}

@@ -1,0 +1,206 @@
+package plan
+
+import (
+	"bytes"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/regtidy/regtidy/inventory"
+)
+
+func TestUndoRestoresByteIdentical(t *testing.T) {
+	for _, mode := range []Mode{ModeTag, ModeDigest} {
+		t.Run(string(mode), func(t *testing.T) {
+			w := newWorld(t)
+			f := w.f
+			before := f.snapshot(w.plan)
+			var journal bytes.Buffer
+			if _, err := Apply(t.Context(), w.plan, f.c, ApplyOptions{Mode: mode, Journal: &journal}); err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			res, err := Undo(t.Context(), bytes.NewReader(journal.Bytes()), f.c, UndoOptions{})
+			if err != nil {
+				t.Fatalf("Undo: %v", err)
+			}
+			if diff := cmp.Diff(before, f.snapshot(w.plan), cmp.AllowUnexported(snapshot{})); diff != "" {
+				t.Errorf("repository after undo differs (-before +after):\n%s", diff)
+			}
+			if diff := cmp.Diff(deletedTags(w.plan), res.RestoredTags); diff != "" {
+				t.Errorf("restored tags (-want +got):\n%s", diff)
+			}
+			var wantManifests []string
+			if mode == ModeDigest {
+				wantManifests = digests(w.plan, Delete)
+			}
+			if diff := cmp.Diff(wantManifests, res.RestoredManifests); diff != "" {
+				t.Errorf("restored manifests (-want +got):\n%s", diff)
+			}
+
+			// Undoing again finds everything present and pushes nothing.
+			again, err := Undo(t.Context(), bytes.NewReader(journal.Bytes()), f.c, UndoOptions{})
+			if err != nil {
+				t.Fatalf("second Undo: %v", err)
+			}
+			if again.Requests.Pushes != 0 || len(again.RestoredTags)+len(again.RestoredManifests) != 0 {
+				t.Errorf("second undo pushed %d: %+v", again.Requests.Pushes, again)
+			}
+			var present []string
+			for _, tag := range deletedTags(w.plan) {
+				present = append(present, tag.Name)
+			}
+			sort.Strings(present)
+			if diff := cmp.Diff(present, again.PresentTags); diff != "" {
+				t.Errorf("second undo: present tags (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUndoLeavesRetaggedTagsAlone(t *testing.T) {
+	w := newWorld(t)
+	f := w.f
+	var journal bytes.Buffer
+	if _, err := Apply(t.Context(), w.plan, f.c, ApplyOptions{Mode: ModeDigest, Journal: &journal}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	f.tag("c1", w.ib) // someone reused the tag after apply
+	res, err := Undo(t.Context(), bytes.NewReader(journal.Bytes()), f.c, UndoOptions{})
+	if err != nil {
+		t.Fatalf("Undo: %v", err)
+	}
+	want := []TagMove{{Tag: "c1", Planned: w.cl.desc.Digest, Live: w.ib.desc.Digest}}
+	if diff := cmp.Diff(want, res.Conflicts); diff != "" {
+		t.Errorf("conflicts (-want +got):\n%s", diff)
+	}
+	if d, _ := f.c.Resolve(t.Context(), f.repo, "c1"); d.Digest != w.ib.desc.Digest {
+		t.Errorf("undo overwrote c1: now %s", d.Digest)
+	}
+}
+
+func TestUndoAfterBlobsAreGoneSaysSo(t *testing.T) {
+	w := newWorld(t)
+	f := w.f
+	var journal bytes.Buffer
+	if _, err := Apply(t.Context(), w.plan, f.c, ApplyOptions{Mode: ModeDigest, Journal: &journal}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	f.deleteBlob(w.ci.layer) // as garbage collection would after apply
+	res, err := Undo(t.Context(), bytes.NewReader(journal.Bytes()), f.c, UndoOptions{})
+	if !errors.Is(err, ErrPartial) || !errors.Is(err, ErrBlobsGone) {
+		t.Fatalf("Undo: err %v, want ErrPartial and ErrBlobsGone", err)
+	}
+	type failure struct {
+		Digest, Tag     string
+		Blobs, Children []string
+		BlobsGone       bool
+	}
+	var got []failure
+	for _, f := range res.Failed {
+		got = append(got, failure{f.Digest, f.Tag, f.MissingBlobs, f.MissingChildren, errors.Is(f.Err, ErrBlobsGone)})
+	}
+	want := []failure{
+		{Digest: w.ci.desc.Digest, Blobs: []string{w.ci.layer}, BlobsGone: true},
+		{Digest: w.cl.desc.Digest, Children: []string{w.ci.desc.Digest}, BlobsGone: true},
+		{Digest: w.cl.desc.Digest, Tag: "c1"},
+	}
+	sort.Slice(want, func(i, j int) bool {
+		if want[i].Digest != want[j].Digest {
+			return want[i].Digest < want[j].Digest
+		}
+		return want[i].Tag < want[j].Tag
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("failures (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(err.Error(), "garbage collection") {
+		t.Errorf("error does not say why: %v", err)
+	}
+	// Everything else came back.
+	restored := map[string]bool{}
+	for _, d := range res.RestoredManifests {
+		restored[d] = true
+	}
+	for _, d := range digests(w.plan, Delete) {
+		if d != w.ci.desc.Digest && d != w.cl.desc.Digest && !restored[d] {
+			t.Errorf("%s not restored", d)
+		}
+	}
+}
+
+func TestUndoEntriesFromJournal(t *testing.T) {
+	raw := []byte(`{"schemaVersion":2}`)
+	d := inventory.DigestOf(raw)
+	hdr := JournalRecord{Type: RecordHeader, Schema: JournalSchema, Repository: "r/x"}
+	for _, tc := range []struct {
+		name         string
+		recs         []JournalRecord
+		wantTags     []string
+		wantManifest bool
+	}{
+		{"tag deleted", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a", "b"}, By: ModeTag, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Tag: "a", Outcome: OutcomeDeleted},
+			{Type: RecordOutcome, Digest: d, Tag: "b", Outcome: OutcomeGone},
+		}, []string{"a"}, false},
+		{"killed before the outcome", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
+		}, []string{"a"}, true},
+		{"digest delete failed, then succeeded in a second run", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Outcome: OutcomeFailed, Error: "500"},
+			hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Outcome: OutcomeDeleted},
+		}, []string{"a"}, true},
+		{"digest delete failed", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Outcome: OutcomeFailed, Error: "500"},
+		}, nil, false},
+		{"not attempted", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a", "b"}, By: ModeTag, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Tag: "a", Outcome: OutcomeDeleted},
+			{Type: RecordOutcome, Digest: d, Tag: "b", Outcome: OutcomeNotAttempted},
+		}, []string{"a"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entries, repo, err := undoEntries(tc.recs)
+			if err != nil || repo != "r/x" {
+				t.Fatalf("undoEntries: repo %q, err %v", repo, err)
+			}
+			e := entries[d]
+			if diff := cmp.Diff(tc.wantTags, e.restoreTags()); diff != "" {
+				t.Errorf("tags to restore (-want +got):\n%s", diff)
+			}
+			if e.manifestDeleted != tc.wantManifest {
+				t.Errorf("manifest deleted %v, want %v", e.manifestDeleted, tc.wantManifest)
+			}
+		})
+	}
+}
+
+func TestUndoRefusesBadJournal(t *testing.T) {
+	raw := []byte(`{"schemaVersion":2}`)
+	for _, tc := range []struct {
+		name string
+		recs []JournalRecord
+	}{
+		{"bytes do not match the digest", []JournalRecord{
+			{Type: RecordHeader, Schema: JournalSchema, Repository: "r/x"},
+			{Type: RecordManifest, Digest: "sha256:" + strings.Repeat("0", 64), Raw: raw},
+		}},
+		{"two repositories", []JournalRecord{
+			{Type: RecordHeader, Schema: JournalSchema, Repository: "r/x"},
+			{Type: RecordHeader, Schema: JournalSchema, Repository: "r/y"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := undoEntries(tc.recs); !errors.Is(err, ErrJournal) {
+				t.Errorf("undoEntries: err %v, want ErrJournal", err)
+			}
+		})
+	}
+}

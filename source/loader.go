@@ -1,0 +1,65 @@
+package source
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/regtidy/regtidy/policy"
+)
+
+// Loader loads a policy's keep sources with this package: git history through go-git, run
+// metadata through gocloud.dev/blob. It implements policy.Loader; its zero value works.
+type Loader struct {
+	// CacheDir keeps clones of remote git repositories between runs (default: the user cache
+	// dir's regtidy/git).
+	CacheDir string
+	// Auth is used for https git remotes.
+	Auth GitAuth
+	// Mux opens bucket URLs; nil means blob.DefaultURLMux().
+	Mux *blob.URLMux
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+}
+
+var _ policy.Loader = Loader{}
+
+// LastCommits returns the last spec.Last first-parent commits of spec.Branch (default "main"),
+// newest first.
+func (l Loader) LastCommits(ctx context.Context, spec policy.CommitsSpec) ([]policy.Commit, error) {
+	branch := spec.Branch
+	if branch == "" {
+		branch = "main"
+	}
+	commits, err := LastCommits(ctx, GitSpec{
+		Repo: spec.Repo, Branch: branch, Last: spec.Last, AllowFewer: spec.AllowFewer,
+		CacheDir: l.CacheDir, Auth: l.Auth, Logger: l.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]policy.Commit, len(commits))
+	for i, c := range commits {
+		out[i] = policy.Commit{SHA: c.SHA, Time: c.Time}
+	}
+	return out, nil
+}
+
+// LiveCommits returns the live runs of spec's metadata with the commits they use.
+func (l Loader) LiveCommits(ctx context.Context, spec policy.RunsSpec, now time.Time) ([]policy.RunRef, error) {
+	refs, err := LiveCommits(ctx, RunsSpec{
+		URL: spec.URL, Live: spec.Live, Terminal: spec.Terminal,
+		StatusField: spec.StatusField, PathField: spec.PathField, CommitField: spec.CommitField,
+		Join: spec.Join, JoinField: spec.JoinField, Since: spec.Since, Mux: l.Mux, Logger: l.Logger,
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]policy.RunRef, len(refs))
+	for i, r := range refs {
+		out[i] = policy.RunRef{Commit: r.Commit, Run: r.Run, Status: r.Status, File: r.File, Line: r.Line}
+	}
+	return out, nil
+}
