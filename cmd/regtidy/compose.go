@@ -381,44 +381,57 @@ func saveLayer(l *compose.Layer, path string) error {
 	return f.Close()
 }
 
-// writeComposeReport prints the report: JSON, or one line per image (with what a dry run would
-// write) and the totals.
+// writeComposeReport prints the report: JSON, or one line per image (followed, in a dry run, by
+// what it would write) and the totals.
 func (o *rootOptions) writeComposeReport(rep *compose.Report, dryRun bool) error {
 	if o.output == "json" {
 		enc := json.NewEncoder(o.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	tw := tabwriter.NewWriter(o.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tTARGET\tDIGEST\tPLATFORMS")
-	for _, r := range rep.Images {
-		detail := strings.Join(r.Platforms, ",")
-		if r.Status == compose.StatusFailed {
-			detail = r.Error
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Status, r.Target, r.Digest, detail)
-		if dryRun {
+	if dryRun {
+		for _, r := range rep.Images {
+			if r.Status == compose.StatusFailed {
+				fmt.Fprintf(o.stdout, "failed %s: %s\n", r.Target, r.Error)
+				continue
+			}
+			fmt.Fprintf(o.stdout, "would push %s (%s) %s\n", r.Target, r.Digest, strings.Join(r.Platforms, ","))
 			for _, w := range r.Writes {
 				from := ""
 				if w.From != "" {
-					from = "from " + w.From
+					from = "  from " + w.From
 				}
-				fmt.Fprintf(tw, "\t  %s %s\t%s\t%s\n", w.Kind, w.Digest, composeBytes(w.Size), from)
+				fmt.Fprintf(o.stdout, "  %-8s %s %10s%s\n", w.Kind, w.Digest, composeBytes(w.Size), from)
 			}
 		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+	} else {
+		tw := tabwriter.NewWriter(o.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "STATUS\tTARGET\tDIGEST\tPLATFORMS")
+		for _, r := range rep.Images {
+			detail := strings.Join(r.Platforms, ",")
+			if r.Status == compose.StatusFailed {
+				detail = r.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Status, r.Target, r.Digest, detail)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	s := rep.Summary
 	fmt.Fprintf(o.stdout, "\n%d images: %d composed, %d unchanged, %d planned, %d failed (%d platform images) in %s\n",
 		s.Images, s.Composed, s.Unchanged, s.Planned, s.Failed, s.Platforms, s.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(o.stdout, "layer %s sent %d time(s)\n", s.Layer, s.LayerUploads)
-	ratio := 0.0
-	if s.BytesFullRebuild > 0 {
-		ratio = 100 * float64(s.BytesUploaded) / float64(s.BytesFullRebuild)
+	if dryRun {
+		fmt.Fprintf(o.stdout, "dry run: nothing pushed; a full rebuild would push %s\n", composeBytes(s.BytesFullRebuild))
+	} else {
+		ratio := 0.0
+		if s.BytesFullRebuild > 0 {
+			ratio = 100 * float64(s.BytesUploaded) / float64(s.BytesFullRebuild)
+		}
+		fmt.Fprintf(o.stdout, "layer %s sent %d time(s)\n", s.Layer, s.LayerUploads)
+		fmt.Fprintf(o.stdout, "uploaded %s; a full rebuild would push %s (%.4f%%)\n",
+			composeBytes(s.BytesUploaded), composeBytes(s.BytesFullRebuild), ratio)
 	}
-	fmt.Fprintf(o.stdout, "uploaded %s; a full rebuild would push %s (%.4f%%)\n", composeBytes(s.BytesUploaded), composeBytes(s.BytesFullRebuild), ratio)
 	perImage := 0.0
 	if s.Images > 0 {
 		perImage = float64(s.Requests) / float64(s.Images)

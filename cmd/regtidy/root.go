@@ -63,6 +63,7 @@ thin images in the registry (compose).`,
 		newVersionCmd(o),
 		newReportCmd(o),
 		newDemoCmd(o),
+		newComposeCmd(o),
 	)
 	return root
 }
