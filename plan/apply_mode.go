@@ -3,6 +3,8 @@ package plan
 import (
 	"fmt"
 	"time"
+
+	"github.com/regtidy/regtidy/internal/units"
 )
 
 // Mode is how apply deletes on an OCI registry.
@@ -117,7 +119,7 @@ func freed(p *Plan) string {
 	if p.Summary.BytesFreed <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(" and free about %d bytes", p.Summary.BytesFreed)
+	return fmt.Sprintf(" and free about %s", units.Bytes(p.Summary.BytesFreed))
 }
 
 // roundDuration rounds for messages: whole seconds above a minute, milliseconds below.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/regtidy/regtidy/internal/units"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -21,51 +23,51 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	p("Repository\t%s\n", r.Repository)
 	p("Listed at\t%s\n", r.ListedAt.Format(time.RFC3339))
-	p("Tags\t%s\n", n(r.Tags))
+	p("Tags\t%s\n", units.Count(r.Tags))
 	if r.Vanished > 0 {
-		p("Tags gone while listing\t%s\n", n(r.Vanished))
+		p("Tags gone while listing\t%s\n", units.Count(r.Vanished))
 	}
 	if r.Versions > 0 {
-		p("Registry versions\t%s\n", n(r.Versions))
+		p("Registry versions\t%s\n", units.Count(r.Versions))
 	}
 	p("\t\n")
 	p("KIND\tTAGS\tDIGESTS\t\n")
 	for _, k := range r.Kinds {
-		p("%s\t%s\t%s\t\n", k.Kind, n(k.Tags), n(k.Manifests))
+		p("%s\t%s\t%s\t\n", k.Kind, units.Count(k.Tags), units.Count(k.Manifests))
 	}
 	p("\t\n")
 	m := r.Manifests
-	p("Manifests\t%s\n", n(m.Total))
-	p("  tagged\t%s\n", n(m.Tagged))
-	p("  untagged platform images (children of tagged)\t%s\n", n(m.Children))
-	p("  untagged attestation manifests\t%s\n", n(m.Attestations))
+	p("Manifests\t%s\n", units.Count(m.Total))
+	p("  tagged\t%s\n", units.Count(m.Tagged))
+	p("  untagged platform images (children of tagged)\t%s\n", units.Count(m.Children))
+	p("  untagged attestation manifests\t%s\n", units.Count(m.Attestations))
 	if m.Referrers > 0 {
-		p("  referrers (signatures, SBOMs)\t%s\n", n(m.Referrers))
+		p("  referrers (signatures, SBOMs)\t%s\n", units.Count(m.Referrers))
 	}
 	if m.Orphans > 0 {
-		p("  orphans (untagged, nothing tagged reaches them)\t%s\n", n(m.Orphans))
+		p("  orphans (untagged, nothing tagged reaches them)\t%s\n", units.Count(m.Orphans))
 	}
 	for _, g := range []*GroupStats{r.Group, r.Split} {
 		if g == nil {
 			continue
 		}
 		p("\t\n")
-		p("Distinct %s values\t%s (over %s tags)\n", g.Field, n(g.Distinct), n(g.Tagged))
-		p("  tags per %s: median / max\t%s / %s\n", g.Field, n(g.Median), n(g.Max))
-		p("  %s values with %s+ tags\t%s\n", g.Field, n(g.HeavyMin), n(g.Heavy))
+		p("Distinct %s values\t%s (over %s tags)\n", g.Field, units.Count(g.Distinct), units.Count(g.Tagged))
+		p("  tags per %s: median / max\t%s / %s\n", g.Field, units.Count(g.Median), units.Count(g.Max))
+		p("  %s values with %s+ tags\t%s\n", g.Field, units.Count(g.HeavyMin), units.Count(g.Heavy))
 		p("  top %s\tTAGS\tOLDEST IMAGE\n", g.Field)
 		for _, v := range g.Top {
-			p("    %s\t%s\t%s\n", v.Value, n(v.Tags), day(v.Oldest))
+			p("    %s\t%s\t%s\n", v.Value, units.Count(v.Tags), day(v.Oldest))
 		}
 	}
 	p("\t\n")
 	p("IMAGE SIZE (compressed)\tIMAGES\tMEDIAN\tP90\tMAX\n")
 	for _, s := range r.Sizes {
-		p("%s\t%s\t%s\t%s\t%s\n", s.Platform, n(s.Images), Bytes(s.Median), Bytes(s.P90), Bytes(s.Max))
+		p("%s\t%s\t%s\t%s\t%s\n", s.Platform, units.Count(s.Images), units.Bytes(s.Median), units.Bytes(s.P90), units.Bytes(s.Max))
 	}
 	p("\t\n")
-	p("Bytes if nothing were shared\t%s\n", Bytes(r.NaiveBytes))
-	p("Unique bytes (each blob once)\t%s\n", Bytes(r.UniqueBytes))
+	p("Bytes if nothing were shared\t%s\n", units.Bytes(r.NaiveBytes))
+	p("Unique bytes (each blob once)\t%s\n", units.Bytes(r.UniqueBytes))
 	if r.UniqueBytes > 0 {
 		p("Sharing factor\t%.1fx\n", float64(r.NaiveBytes)/float64(r.UniqueBytes))
 	}
@@ -81,30 +83,4 @@ func day(t time.Time) string {
 		return "-"
 	}
 	return t.Format("2006-01-02")
-}
-
-// n formats an integer with thousands separators.
-func n(v int) string {
-	s := fmt.Sprint(v)
-	if v < 0 {
-		return "-" + n(-v)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// Bytes formats a byte count in binary units (B, KiB, MiB, GiB, TiB).
-func Bytes(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for x := b / unit; x >= unit && exp < 3; x /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGT"[exp])
 }

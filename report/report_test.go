@@ -107,11 +107,3 @@ func TestRender(t *testing.T) {
 		t.Errorf("JSON round trip: %v, tags %d", err, back.Tags)
 	}
 }
-
-func TestBytes(t *testing.T) {
-	for in, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1481763717: "1.4 GiB"} {
-		if got := Bytes(in); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", in, got, want)
-		}
-	}
-}

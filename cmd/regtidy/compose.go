@@ -78,6 +78,7 @@ pushes nothing.`,
 			return o.runCompose(cmd.Context(), cf, args)
 		},
 	}
+	o.addFormatFlag(cmd, "output", "o")
 	f := cmd.Flags()
 	f.StringVar(&cf.basesFile, "bases-file", "", "file of base references, one per line ('-' for standard input)")
 	f.StringVar(&cf.baseRepo, "base-repo", "", "repository whose tags --base-match selects bases from")

@@ -72,9 +72,9 @@ func newComposeEnv(t *testing.T) *composeEnv {
 func (e *composeEnv) run(t *testing.T, output string, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	o := &rootOptions{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, concurrency: 4, output: output, noCache: true}
+	o := &rootOptions{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, concurrency: 4, noCache: true}
 	cmd := newComposeCmd(o)
-	cmd.SetArgs(args)
+	cmd.SetArgs(append([]string{"-o", output}, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
 	err := cmd.ExecuteContext(context.Background())

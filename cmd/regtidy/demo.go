@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/regtidy/regtidy/examples"
 	"github.com/regtidy/regtidy/internal/regtest"
+	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/report"
 	"github.com/spf13/cobra"
@@ -16,7 +19,7 @@ import (
 type demoOptions struct {
 	scale float64
 	seed  int64
-	dir   string
+	keep  bool
 }
 
 func newDemoCmd(o *rootOptions) *cobra.Command {
@@ -24,61 +27,86 @@ func newDemoCmd(o *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run regtidy end to end on an embedded registry filled in the shape of the case",
-		Long: `demo starts a real registry (distribution v3) in-process on 127.0.0.1, fills it with a
-repository in the shape of the case regtidy was born from (per-commit SWE-bench, commit0, gaia and
-python-nodejs images, buildcache and legacy tags; every image a multi-arch index with an
-attestation manifest), reports on it, and removes everything it made.`,
+		Long: `demo builds the case regtidy was born from on this machine, in a temporary directory:
+a real registry (distribution v3, in-process on 127.0.0.1) holding per-commit SWE-bench, commit0,
+gaia and python-nodejs images, buildcache and legacy tags, every image a multi-arch index with an
+attestation manifest; the SDK's git history those images were built from; and a bucket folder of
+evaluation-run metadata. Then it runs what a user would: report, plan with
+examples/openhands.yaml, explain, apply, report again and verify. It removes everything it made.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.runDemo(cmd.Context(), do) },
 	}
 	f := cmd.Flags()
-	f.Float64Var(&do.scale, "scale", 0.02, "fraction of the case's 133,445 tags to push (1 = full scale)")
+	f.Float64Var(&do.scale, "scale", 0.02, "fraction of the case's 133,425 tags to push (1 = full scale)")
 	f.Int64Var(&do.seed, "seed", 1, "seed of the generated case")
-	f.StringVar(&do.dir, "dir", "", "keep the registry's storage in this directory (default: in memory)")
+	f.BoolVar(&do.keep, "keep", false, "keep the demo's directory (git repository, run metadata, plan, journal)")
+	o.addFormatFlag(cmd, "output", "o")
 	return cmd
 }
 
 func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
-	reg, err := regtest.Start(ctx, regtest.Options{Dir: do.dir})
+	if err := o.checkFormat(); err != nil {
+		return err
+	}
+	// The registry runs in this process, and distribution allocates a 4 MiB buffer for every blob
+	// it serves: give the garbage collector room so the demo measures regtidy, not the GC.
+	debug.SetGCPercent(400)
+	dir, err := os.MkdirTemp("", "regtidy-demo-")
 	if err != nil {
 		return err
 	}
-	defer reg.Close()
-	if o.cacheDir == "" && !o.noCache {
-		tmp, err := os.MkdirTemp("", "regtidy-demo-cache-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		o.cacheDir = tmp
+	if do.keep {
+		defer fmt.Fprintf(o.stdout, "\nthe demo's files are in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
 	}
-
+	if o.cacheDir == "" {
+		o.cacheDir = filepath.Join(dir, "cache")
+	}
 	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
-	say("== regtidy demo: a registry on %s, filled in the shape of the case (scale %g)", reg.Host, do.scale)
+
 	start := time.Now()
 	pr := o.newProgress()
-	c, err := regtest.FillCase(ctx, reg.Host, regtest.CaseSpec{
-		Scale:    do.scale,
-		Seed:     do.seed,
+	w, err := regtest.NewWorld(ctx, regtest.WorldSpec{
+		Dir: dir, Scale: do.scale, Seed: do.seed, Now: time.Now(),
 		Progress: func(done, total int) { pr.update("push", done, total) },
 	})
 	pr.wait()
 	if err != nil {
 		return err
 	}
-	say("pushed %d tags (%d manifests, %d blobs) over %d SDK commits in %s",
-		c.Totals.Tags, c.Totals.Manifests, c.Totals.Blobs, c.Totals.Commits, time.Since(start).Round(time.Millisecond))
-
-	pol, err := policy.Parse("examples/openhands.yaml", examples.OpenHands)
-	if err != nil {
-		return fmt.Errorf("embedded example policy: %w", err)
+	defer w.Close()
+	c := w.Case
+	live := 0
+	for _, r := range w.Runs {
+		if r.Live() {
+			live++
+		}
 	}
-	repo := reg.Host + "/" + c.Repository
-	say("\n== regtidy report %s --policy examples/openhands.yaml\n", repo)
+	say("== The case, at scale %g, made in %s", do.scale, time.Since(start).Round(time.Millisecond))
+	say("registry   %s: %d tags, %d manifests, %d blobs over %d SDK commits", w.Repository(), c.Totals.Tags, c.Totals.Manifests, c.Totals.Blobs, c.Totals.Commits)
+	say("git        %s: the SDK's main branch, %d first-parent commits (and merged pull requests)", w.GitDir, len(c.Commits))
+	say("runs       %s: %d evaluation runs, %d of them live", w.RunsDir, len(w.Runs), live)
+
+	polBytes, err := w.Policy(examples.OpenHands)
+	if err != nil {
+		return err
+	}
+	polPath := filepath.Join(dir, "openhands.yaml")
+	if err := os.WriteFile(polPath, polBytes, 0o644); err != nil {
+		return err
+	}
+	pol, err := policy.Load(polPath)
+	if err != nil {
+		return err
+	}
 	client, err := o.client()
 	if err != nil {
 		return err
 	}
+	repo := w.Repository()
+
+	say("\n== regtidy report %s --policy examples/openhands.yaml\n", repo)
 	l, err := o.listRepo(ctx, client, repo)
 	if err != nil {
 		return err
@@ -86,8 +114,81 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	if err := o.writeReport(report.Compute(l.inv, pol.Scheme, report.Options{}), l); err != nil {
 		return err
 	}
-	say("\nlisted, resolved and fetched in %s with %d requests (%d manifest GETs, %d config GETs)",
+	say("\n(listed, resolved and fetched in %s: %d requests, %d manifest GETs, %d config GETs)",
 		l.build.TotalDuration.Round(time.Millisecond), l.stats.Total(), l.build.ManifestGets, l.build.ConfigGets)
+
+	say("\n== regtidy plan %s --policy examples/openhands.yaml -o plan.json\n", repo)
+	planPath := filepath.Join(dir, "plan.json")
+	p, err := o.makePlan(ctx, client, repo, &planFlags{policy: polPath, mode: "auto"})
+	if err != nil {
+		return err
+	}
+	if err := p.WriteFile(planPath); err != nil {
+		return err
+	}
+	if err := o.writePlanSummary(p); err != nil {
+		return err
+	}
+	if err := o.demoExplain(p); err != nil {
+		return err
+	}
+
+	say("\n== regtidy apply plan.json\n")
+	journal := filepath.Join(dir, "plan.journal.jsonl")
+	if err := o.applyPlan(ctx, client, p, &applyFlags{journal: journal, concurrency: 8}); err != nil {
+		return err
+	}
+
+	say("\n== regtidy report %s (after apply)\n", repo)
+	l, err = o.listRepo(ctx, client, repo)
+	if err != nil {
+		return err
+	}
+	after := report.Compute(l.inv, pol.Scheme, report.Options{})
+	say("tags: %d before, %d after", c.Totals.Tags, after.Tags)
+	for _, k := range after.Kinds {
+		say("  %-12s %d", k.Kind, k.Tags)
+	}
+	if after.Group != nil {
+		say("distinct sdk commits: %d", after.Group.Distinct)
+	}
+
+	say("\n== regtidy verify %s --plan plan.json\n", repo)
+	res, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{})
+	if err != nil {
+		return err
+	}
+	say("checked %d kept tags, %d manifests, %d blobs: %d broken", res.Tags, res.Manifests, res.Blobs, len(res.Broken))
+	if !res.OK() {
+		return fmt.Errorf("verify found %d broken tags after apply", len(res.Broken))
+	}
 	o.printStats(client)
+	return nil
+}
+
+// demoExplain shows `regtidy explain` for one kept and one deleted image tag of the plan.
+func (o *rootOptions) demoExplain(p *plan.Plan) error {
+	var kept, deleted *plan.Decision
+	for i := range p.Decisions {
+		d := &p.Decisions[i]
+		if d.Kind != "image" || len(d.Tags) == 0 {
+			continue
+		}
+		if d.Action == plan.Keep && kept == nil && len(d.Reasons) > 0 && d.Reasons[0].Rule == "runs" {
+			kept = d
+		}
+		if d.Action == plan.Delete && deleted == nil {
+			deleted = d
+		}
+	}
+	for _, d := range []*plan.Decision{kept, deleted} {
+		if d == nil {
+			continue
+		}
+		fmt.Fprintf(o.stdout, "\n== regtidy explain plan.json %s\n\n", d.Tags[0])
+		if err := d.WriteDecision(o.stdout); err != nil {
+			return err
+		}
+	}
 	return nil
 }

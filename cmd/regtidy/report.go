@@ -23,7 +23,7 @@ func newReportCmd(o *rootOptions) *cobra.Command {
 		Short: "Measure a repository: tags by kind, fan-out per commit, sizes, sharing, oldest image",
 		Example: `  regtidy report ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml
   regtidy report localhost:5000/team/app -o json --stats`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var scheme report.Classifier
 			if ro.policy != "" {
@@ -46,6 +46,7 @@ func newReportCmd(o *rootOptions) *cobra.Command {
 			return o.writeReport(r, l)
 		},
 	}
+	o.addFormatFlag(cmd, "output", "o")
 	f := cmd.Flags()
 	f.StringVar(&ro.policy, "policy", "", "policy file whose tag scheme classifies the tags")
 	f.StringVar(&ro.ropt.GroupBy, "group-by", "sdk", "field whose distinct values and fan-out are counted")

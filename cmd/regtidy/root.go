@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -54,7 +55,6 @@ thin images in the registry (compose).`,
 	f.IntVar(&o.concurrency, "concurrency", 32, "requests in flight at once")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "manifest cache directory (default: the user cache dir's regtidy folder)")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not read or write the manifest cache")
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	f.BoolVar(&o.stats, "stats", false, "print request counts by method and status on stderr")
 	f.CountVarP(&o.verbose, "verbose", "v", "log more (-v info, -vv debug with requests, Authorization redacted)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bars, even on a terminal")
@@ -63,6 +63,12 @@ thin images in the registry (compose).`,
 		newVersionCmd(o),
 		newReportCmd(o),
 		newDemoCmd(o),
+		newPlanCmd(o),
+		newExplainCmd(o),
+		newApplyCmd(o),
+		newPruneCmd(o),
+		newUndoCmd(o),
+		newVerifyCmd(o),
 		newComposeCmd(o),
 	)
 	return root
@@ -88,4 +94,19 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// addFormatFlag adds the result format flag to cmd: -o/--output, or --format for commands whose
+// -o names an output file.
+func (o *rootOptions) addFormatFlag(cmd *cobra.Command, name, short string) {
+	cmd.Flags().StringVarP(&o.output, name, short, "table", "result format: table or json")
+}
+
+// checkFormat rejects an unknown result format.
+func (o *rootOptions) checkFormat() error {
+	switch o.output {
+	case "table", "json":
+		return nil
+	}
+	return usageError(fmt.Errorf("format %q: want table or json", o.output))
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
+
+	"github.com/regtidy/regtidy/internal/units"
 )
 
 // Counter counts the requests that pass through it by method and status code, and the body bytes
@@ -109,22 +111,8 @@ func (s Stats) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "received %s, sent %s\n", formatBytes(s.BytesReceived), formatBytes(s.BytesSent))
+	_, err := fmt.Fprintf(w, "received %s, sent %s\n", units.Bytes(s.BytesReceived), units.Bytes(s.BytesSent))
 	return err
-}
-
-// formatBytes renders n with a binary unit: "512 B", "1.5 KiB", "2.0 GiB".
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 type counting struct {

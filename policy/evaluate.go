@@ -1,0 +1,400 @@
+package policy
+
+import (
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/plan"
+)
+
+// Reason rules this package writes besides the condition names. The plan package documents the
+// common ones; "child-of-deleted" and "referrer-of-deleted" explain deletes that follow a parent.
+const (
+	// RuleUnknownKind keeps a tag no pattern of the scheme matches.
+	RuleUnknownKind = "unknown-kind"
+	// RuleNoRule keeps a tag (or orphan) of a kind the policy has no rule for.
+	RuleNoRule = "no-rule"
+	// RuleChildOfKept keeps a manifest a kept index lists.
+	RuleChildOfKept = "child-of-kept"
+	// RuleReferrerOfKept keeps a referrer of a kept manifest.
+	RuleReferrerOfKept = "referrer-of-kept"
+	// RuleSharedDigest notes an unkept tag on a digest another tag keeps.
+	RuleSharedDigest = "shared-digest"
+	// RuleNoKeepRuleMatched deletes a tag (or orphan) none of whose kind's conditions held.
+	RuleNoKeepRuleMatched = "no-keep-rule-matched"
+	// RuleChildOfDeleted deletes a manifest listed only by deleted indexes.
+	RuleChildOfDeleted = "child-of-deleted"
+	// RuleReferrerOfDeleted deletes a referrer of a deleted manifest.
+	RuleReferrerOfDeleted = "referrer-of-deleted"
+)
+
+// maxParentReasons bounds how many parents a decision's reasons name one by one.
+const maxParentReasons = 3
+
+// Evaluate decides, for every manifest of the inventory, whether the policy keeps or deletes it,
+// with reasons. It is pure and deterministic: the same inputs give the same plan, decisions
+// sorted by digest. keep must hold every source the policy uses (see Resolve), else the error
+// wraps ErrUnresolved. The unit of deletion is a manifest digest. The rules, in order:
+//
+//  1. Each tag is classified by the scheme. A tag is kept when any keep condition of its kind's
+//     rule holds. Kinds without a rule are kept (reason "no-rule"), as are tags of no kind
+//     ("unknown-kind"), unless the policy has rules for them. A referrer tag of no kind follows
+//     its subject unless the policy has referrer rules.
+//  2. A digest with any kept tag is kept; an unkept tag sharing it is noted ("shared-digest").
+//  3. Everything reachable from a kept digest is kept: index children and attestation manifests,
+//     nested indexes, and referrers ("child-of-kept", "referrer-of-kept"). So a child goes with
+//     its index only when no kept index uses it.
+//  4. Untagged manifests nothing points at (orphans; on GHCR versions with no tags and no living
+//     parent) are of kind "untagged", kept unless the policy has untagged rules.
+//  5. What is left is deleted, with the reasons nothing kept it.
+//
+// Newest ordering uses the manifest's creation time, else the registry version's, ties broken by
+// tag name. The plan's Cost is left for the caller, who knows the registry.
+func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Time) (*plan.Plan, error) {
+	if inv == nil || pol == nil {
+		return nil, errors.New("policy: Evaluate needs an inventory and a policy")
+	}
+	kx, err := newKeepIndex(pol, keep)
+	if err != nil {
+		return nil, err
+	}
+	e := &evaluator{inv: inv, pol: pol, keep: kx, now: now, g: newGraph(inv)}
+	e.collectItems()
+	e.rankAll()
+	e.judgeItems()
+	e.closeOverKept()
+	p := &plan.Plan{
+		Schema:      plan.Schema,
+		Repository:  inv.Repository,
+		CreatedAt:   now,
+		Now:         now,
+		Fingerprint: inv.Fingerprint(),
+		Policy:      plan.PolicyRef{Path: pol.Name, Digest: pol.Digest},
+		Tags:        append([]inventory.Tag(nil), inv.Tags...),
+		Decisions:   make([]plan.Decision, len(e.g.digests)),
+	}
+	sort.Slice(p.Tags, func(i, j int) bool {
+		if p.Tags[i].Name != p.Tags[j].Name {
+			return p.Tags[i].Name < p.Tags[j].Name
+		}
+		return p.Tags[i].Digest < p.Tags[j].Digest
+	})
+	for r, id := range e.g.order {
+		p.Decisions[r] = e.decide(id)
+	}
+	p.Summarize(inv)
+	return p, nil
+}
+
+// evaluator holds one evaluation's state.
+type evaluator struct {
+	inv  *inventory.Inventory
+	pol  *Policy
+	keep *keepIndex
+	now  time.Time
+	g    *graph
+
+	// items are the tags, in digest then name order, then the orphan manifests. span[id] is
+	// the range of a digest's items.
+	items  []item
+	span   []itemSpan
+	byKind map[string][]*item
+	ranks  map[*NewestCondition][]rank
+	// kept marks every kept digest, after closeOverKept.
+	kept []bool
+	// reasonBlock is where decisions' first reasons are allocated (see addReason).
+	reasonBlock []plan.Reason
+}
+
+// itemSpan is the range items[start:start+n].
+type itemSpan struct{ start, n int32 }
+
+// verdict is an item's outcome under its kind's rule.
+type verdict struct {
+	kept bool
+	// follows: a referrer tag of a present subject with no referrer rule; its digest's fate is
+	// its subject's.
+	follows bool
+	reasons []plan.Reason
+}
+
+// itemsOf returns a digest's items.
+func (e *evaluator) itemsOf(id int32) []item {
+	s := e.span[id]
+	return e.items[s.start : s.start+s.n]
+}
+
+// collectItems makes an item for every tag and every orphan manifest.
+func (e *evaluator) collectItems() {
+	g := e.g
+	n := len(g.digests)
+	e.span = make([]itemSpan, n)
+	tagged := make([]bool, n)
+	count := 0
+	for _, names := range g.tags {
+		count += len(names)
+	}
+	e.items = make([]item, 0, count+count/8)
+	for _, id := range g.order {
+		names := g.tags[id]
+		if len(names) == 0 {
+			continue
+		}
+		tagged[id] = true
+		created := e.created(id)
+		e.span[id] = itemSpan{start: int32(len(e.items)), n: int32(len(names))}
+		for _, name := range names {
+			kind, fields := e.pol.Scheme.Classify(name)
+			e.items = append(e.items, item{tag: name, digest: g.digests[id], id: id, kind: kind, fields: fields, created: created})
+		}
+	}
+	reached := tagged
+	g.reach(reached)
+	for _, id := range g.order {
+		if !reached[id] && len(g.in(id)) == 0 {
+			e.span[id] = itemSpan{start: int32(len(e.items)), n: 1}
+			e.items = append(e.items, item{digest: g.digests[id], id: id, kind: KindUntagged, created: e.created(id)})
+		}
+	}
+	e.byKind = map[string][]*item{}
+	for i := range e.items {
+		it := &e.items[i]
+		it.kpos = len(e.byKind[it.kind])
+		e.byKind[it.kind] = append(e.byKind[it.kind], it)
+	}
+}
+
+// created is a manifest's creation time, else its registry version's, else zero.
+func (e *evaluator) created(id int32) time.Time {
+	if m := e.g.manifests[id]; m != nil && !m.Created.IsZero() {
+		return m.Created
+	}
+	if v := e.g.versions[id]; v != nil {
+		return v.CreatedAt
+	}
+	return time.Time{}
+}
+
+// rankAll ranks the items of each kind for every newest condition of its rule.
+func (e *evaluator) rankAll() {
+	e.ranks = map[*NewestCondition][]rank{}
+	for _, r := range e.pol.Rules {
+		for _, c := range r.Keep {
+			walkConditions(c, func(c *Condition) {
+				if c.Newest != nil {
+					e.ranks[c.Newest] = rankNewest(c.Newest, r.Kind, e.byKind[r.Kind])
+				}
+			})
+		}
+	}
+}
+
+// judgeItems applies each item's rule.
+func (e *evaluator) judgeItems() {
+	for i := range e.items {
+		e.items[i].verdict = e.judge(&e.items[i])
+	}
+}
+
+// judge applies an item's rule, or the default for a kind without one.
+func (e *evaluator) judge(it *item) verdict {
+	rule := e.pol.Rule(it.kind)
+	if rule == nil {
+		switch {
+		case it.kind == KindReferrer && e.present(it.fields["subject"]):
+			return verdict{follows: true}
+		case it.kind == KindReferrer:
+			return verdict{kept: true, reasons: []plan.Reason{{Rule: RuleNoRule, Kind: it.kind,
+				Detail: "tag " + it.tag + " names " + shortDigest(it.fields["subject"]) + ", which is not in the repository, and the policy has no referrer rules"}}}
+		case it.kind == KindUnknown:
+			return verdict{kept: true, reasons: []plan.Reason{{Rule: RuleUnknownKind, Kind: it.kind,
+				Detail: "tag " + it.tag + " matches no kind of the tag scheme, and the policy has no unknown rules"}}}
+		case it.kind == KindUntagged:
+			return verdict{kept: true, reasons: []plan.Reason{{Rule: RuleNoRule, Kind: it.kind,
+				Detail: "untagged manifest with no parent, and the policy has no untagged rules"}}}
+		default:
+			return verdict{kept: true, reasons: []plan.Reason{{Rule: RuleNoRule, Kind: it.kind,
+				Detail: "the policy has no rules for kind " + it.kind}}}
+		}
+	}
+	var v verdict
+	var failed []string
+	for _, c := range rule.Keep {
+		ok, detail := e.holds(c, it)
+		if ok {
+			v.kept = true
+			v.reasons = append(v.reasons, plan.Reason{Rule: c.Name(), Kind: it.kind, Detail: detail})
+		} else if !v.kept {
+			failed = append(failed, detail)
+		}
+	}
+	if !v.kept {
+		v.reasons = []plan.Reason{{Rule: RuleNoKeepRuleMatched, Kind: it.kind, Detail: strings.Join(failed, " and ")}}
+	}
+	return v
+}
+
+// present reports whether a digest is in the repository.
+func (e *evaluator) present(digest string) bool {
+	_, ok := e.g.id[digest]
+	return ok
+}
+
+// closeOverKept marks every kept digest: those of kept items and all they reach.
+func (e *evaluator) closeOverKept() {
+	e.kept = make([]bool, len(e.g.digests))
+	for i := range e.items {
+		if e.items[i].verdict.kept {
+			e.kept[e.items[i].id] = true
+		}
+	}
+	e.g.reach(e.kept)
+}
+
+// decide makes the decision for one digest.
+func (e *evaluator) decide(id int32) plan.Decision {
+	g := e.g
+	kept := e.kept[id]
+	dec := plan.Decision{Digest: g.digests[id], Tags: g.tags[id], Created: e.created(id), Action: plan.Delete}
+	if kept {
+		dec.Action = plan.Keep
+	}
+	if m := g.manifests[id]; m != nil {
+		dec.MediaType = m.MediaType
+	} else {
+		dec.MediaType = g.childMediaType[id]
+	}
+	if v := g.versions[id]; v != nil {
+		dec.VersionID = v.ID
+	}
+	items := e.itemsOf(id)
+	// Kind and fields: of the first kept item, else of the first item, else of the edges.
+	lead := -1
+	for i := range items {
+		if lead < 0 || (kept && items[i].verdict.kept && !items[lead].verdict.kept) {
+			lead = i
+		}
+	}
+	if lead >= 0 {
+		dec.Kind, dec.Fields = items[lead].kind, items[lead].fields
+	} else {
+		dec.Kind = g.untaggedKind(id)
+	}
+	prefix := func(it *item) string {
+		if len(items) > 1 {
+			return it.name() + ": "
+		}
+		return ""
+	}
+	add := func(r plan.Reason) { e.addReason(&dec.Reasons, r) }
+	keptBy := ""
+	for i := range items {
+		it := &items[i]
+		if it.verdict.kept {
+			if keptBy == "" {
+				keptBy = it.tag
+			}
+			for _, r := range it.verdict.reasons {
+				r.Detail = prefix(it) + r.Detail
+				add(r)
+			}
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		v := &it.verdict
+		switch {
+		case v.kept || v.follows:
+		case keptBy != "" && it.tag != "":
+			add(plan.Reason{Rule: RuleSharedDigest, Kind: it.kind,
+				Detail: "tag " + it.tag + " is not kept by its rules (" + v.reasons[0].Detail + ") but shares the digest with kept tag " + keptBy})
+		case !kept:
+			for _, r := range v.reasons {
+				r.Detail = prefix(it) + r.Detail
+				add(r)
+			}
+		}
+	}
+	e.parentReasons(&dec, id, kept)
+	if !kept && len(dec.Reasons) == 0 {
+		// Every path above gives a deleted digest a reason; should one ever not, keep it.
+		dec.Action = plan.Keep
+		add(plan.Reason{Rule: RuleNoRule, Kind: dec.Kind, Detail: "nothing explains deleting this manifest, so it is kept"})
+	}
+	return dec
+}
+
+// addReason appends r to reasons unless it is there already. A first reason is carved from a
+// shared block, sparing the allocator one tiny slice per manifest.
+func (e *evaluator) addReason(reasons *[]plan.Reason, r plan.Reason) {
+	for _, x := range *reasons {
+		if x == r {
+			return
+		}
+	}
+	if len(*reasons) > 0 {
+		*reasons = append(*reasons, r)
+		return
+	}
+	if len(e.reasonBlock) == cap(e.reasonBlock) {
+		e.reasonBlock = make([]plan.Reason, 0, 4096)
+	}
+	e.reasonBlock = append(e.reasonBlock, r)
+	n := len(e.reasonBlock)
+	*reasons = e.reasonBlock[n-1 : n : n]
+}
+
+// parentReasons adds the reasons an index or subject gives: for a kept digest its kept parents,
+// for a deleted one its (all deleted) parents. It sets Parent for untagged manifests.
+func (e *evaluator) parentReasons(dec *plan.Decision, id int32, kept bool) {
+	shown := 0
+	for _, ed := range e.g.in(id) {
+		if e.kept[ed.from] != kept {
+			continue
+		}
+		if len(dec.Tags) == 0 && dec.Parent == "" {
+			dec.Parent = e.g.digests[ed.from]
+		}
+		if shown == maxParentReasons {
+			more := 0
+			for _, x := range e.g.in(id) {
+				if e.kept[x.from] == kept {
+					more++
+				}
+			}
+			state := "deleted"
+			if kept {
+				state = "kept"
+			}
+			e.addReason(&dec.Reasons, plan.Reason{Rule: e.parentReason(ed, kept, dec.Kind).Rule, Kind: dec.Kind,
+				Detail: "and " + strconv.Itoa(more-maxParentReasons) + " more " + state + " parents"})
+			return
+		}
+		e.addReason(&dec.Reasons, e.parentReason(ed, kept, dec.Kind))
+		shown++
+	}
+}
+
+// parentReason explains a digest by one of its parents. Each detail is one concatenation: a
+// repository of 400k manifests makes 270k of them.
+func (e *evaluator) parentReason(ed edge, kept bool, kind string) plan.Reason {
+	parent, open, tag, end := shortDigest(e.g.digests[ed.from]), "", "", ""
+	if names := e.g.tags[ed.from]; len(names) > 0 {
+		open, tag, end = " (tag ", names[0], ")"
+	}
+	platform, phrase := ed.role()
+	switch {
+	case kept && ed.kind == edgeReferrer:
+		return plan.Reason{Rule: RuleReferrerOfKept, Kind: kind, Detail: "referrer of kept " + parent + open + tag + end}
+	case kept:
+		return plan.Reason{Rule: RuleChildOfKept, Kind: kind, Detail: platform + phrase + " of kept index " + parent + open + tag + end}
+	case ed.kind == edgeReferrer:
+		return plan.Reason{Rule: RuleReferrerOfDeleted, Kind: kind, Detail: "referrer of deleted " + parent + open + tag + end + "; nothing kept refers to it"}
+	default:
+		return plan.Reason{Rule: RuleChildOfDeleted, Kind: kind, Detail: platform + phrase + " of deleted index " + parent + open + tag + end + "; no kept index uses it"}
+	}
+}

@@ -1,0 +1,268 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Loader loads keep sources: the facts outside the registry that decide what to keep. Package
+// source implements it with go-git and gocloud.dev buckets. A Loader must fail rather than return
+// less than it was asked for: an unreachable repository, a bucket error or a malformed metadata
+// line is an error, never an empty answer.
+type Loader interface {
+	// LastCommits returns the last spec.Last first-parent commits of spec.Branch, newest first.
+	// Fewer is an error unless spec.AllowFewer.
+	LastCommits(ctx context.Context, spec CommitsSpec) ([]Commit, error)
+	// LiveCommits returns the live runs of spec's metadata recorded within spec.Since before
+	// now, each with the commit it uses (see RunsSpec for how lines are read).
+	LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, error)
+}
+
+// CommitsSpec names a git history: the last Last first-parent commits of Branch in Repo.
+type CommitsSpec struct {
+	// Repo is a local path or a URL that git can clone.
+	Repo string `json:"repo"`
+	// Branch is the branch whose first-parent history counts (default "main").
+	Branch string `json:"branch"`
+	// Last is how many commits, counting back from the branch's head.
+	Last int `json:"last"`
+	// AllowFewer accepts a history shorter than Last; otherwise that is an error, since a
+	// shallow or wrong clone would otherwise quietly shrink what is kept.
+	AllowFewer bool `json:"allow_fewer,omitempty"`
+}
+
+// Commit is one commit of a history.
+type Commit struct {
+	// SHA is the full lowercase hex commit hash.
+	SHA string `json:"sha"`
+	// Time is the committer time.
+	Time time.Time `json:"time"`
+}
+
+// RunsSpec names run metadata: JSON Lines files in a bucket, one run per line. A run is live
+// when its status (the line's StatusField) is in Live; with only Terminal given, when it is not
+// in Terminal; with both given, a status in neither list is an error (the loader fails closed).
+// The run's commit is the line's CommitField or, when Join is set, the JoinField of the JSON
+// document whose key Join expands to. The field names match package source's RunsSpec.
+type RunsSpec struct {
+	// URL is a bucket URL whose key may hold a glob: gs://bucket/metadata/*.jsonl,
+	// s3://bucket/runs/*.jsonl, file:///srv/meta/*.jsonl.
+	URL string `json:"url"`
+	// Live and Terminal are statuses; see the type's doc for how they combine.
+	Live     []string `json:"live,omitempty"`
+	Terminal []string `json:"terminal,omitempty"`
+	// StatusField is the line field holding the run's status ("status" in policy files that do
+	// not say).
+	StatusField string `json:"status_field"`
+	// PathField is the line field naming the run, reported as RunRef.Run ("path" by default).
+	PathField string `json:"path_field"`
+	// CommitField is the line field holding the run's commit; exactly one of CommitField and
+	// Join is set.
+	CommitField string `json:"commit_field,omitempty"`
+	// Join is the key of a document holding the run's commit, a template of the line's fields
+	// in braces, e.g. "{path}/metadata/params.json": a key in URL's bucket, or a URL of its own.
+	// Braces do not nest and cannot be escaped; at least one field is named.
+	Join string `json:"join,omitempty"`
+	// JoinField is the joined document's field holding the commit.
+	JoinField string `json:"join_field,omitempty"`
+	// Since, when positive, bounds how far back metadata is read (the loader dates files by the
+	// YYYY-MM-DD in their names).
+	Since time.Duration `json:"since,omitempty"`
+}
+
+// RunRef is one live run and the commit it uses.
+type RunRef struct {
+	// Commit is the run's commit, 7 to 40 hex digits.
+	Commit string `json:"commit"`
+	// Run names the run (the PathField of its line).
+	Run string `json:"run"`
+	// Status is the run's status.
+	Status string `json:"status"`
+	// File and Line locate the run's metadata line.
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+// String describes the source for messages.
+func (s CommitsSpec) String() string {
+	return fmt.Sprintf("last %d commits of %s in %s", s.Last, s.Branch, s.Repo)
+}
+
+// String describes the source for messages.
+func (s RunsSpec) String() string {
+	return "runs in " + s.URL
+}
+
+// key identifies a commits source: equal keys load the same commits.
+func (s CommitsSpec) key() string {
+	return fmt.Sprintf("%q %q %d %t", s.Repo, s.Branch, s.Last, s.AllowFewer)
+}
+
+// key identifies a runs source: equal keys load the same runs.
+func (s RunsSpec) key() string {
+	return fmt.Sprintf("%q %q %q %q %q %q %q %q %d", s.URL, s.Live, s.Terminal, s.StatusField, s.PathField, s.CommitField, s.Join, s.JoinField, s.Since)
+}
+
+// checkJoinTemplate checks a join template's syntax: literal text and field names in braces,
+// not nested, at least one field (else every run would join the same document).
+func checkJoinTemplate(tmpl string) error {
+	fields := 0
+	for rest := tmpl; rest != ""; {
+		open := strings.IndexAny(rest, "{}")
+		if open < 0 {
+			break
+		}
+		if rest[open] == '}' {
+			return fmt.Errorf("template %q: } has no {", tmpl)
+		}
+		end := strings.IndexAny(rest[open+1:], "{}")
+		if end < 0 || rest[open+1+end] != '}' {
+			return fmt.Errorf("template %q: { is not closed", tmpl)
+		}
+		if strings.TrimSpace(rest[open+1:open+1+end]) == "" {
+			return fmt.Errorf("template %q: empty field name in braces", tmpl)
+		}
+		fields++
+		rest = rest[open+1+end+1:]
+	}
+	if fields == 0 {
+		return fmt.Errorf("template %q names no {field} of the line, so every run would join the same document", tmpl)
+	}
+	return nil
+}
+
+// KeepSets are the keep sources of a policy, loaded: what Evaluate needs besides the inventory.
+// Make them with Resolve; they can be written as JSON to record what a plan was made from.
+type KeepSets struct {
+	// Commits and Runs are sorted by source.
+	Commits []CommitSet `json:"commits,omitempty"`
+	Runs    []RunSet    `json:"runs,omitempty"`
+}
+
+// CommitSet is a loaded commits source.
+type CommitSet struct {
+	Spec    CommitsSpec `json:"spec"`
+	Commits []Commit    `json:"commits"`
+}
+
+// RunSet is a loaded runs source.
+type RunSet struct {
+	Spec RunsSpec `json:"spec"`
+	Runs []RunRef `json:"runs"`
+}
+
+// resolveLimit bounds how many keep sources load at once.
+const resolveLimit = 4
+
+// Resolve loads every distinct keep source the policy uses, each once, and checks what the
+// loader returned. It fails closed: any loader error, a history shorter than asked (unless
+// allow_fewer), an empty history, or a commit that is not hex fails the whole resolve with
+// ErrKeepSource, and no keep sets are returned.
+func Resolve(ctx context.Context, pol *Policy, loader Loader, now time.Time) (*KeepSets, error) {
+	commitSpecs, runSpecs := pol.Sources()
+	if len(commitSpecs)+len(runSpecs) > 0 && loader == nil {
+		return nil, fmt.Errorf("%w: the policy uses keep sources but no loader was given", ErrKeepSource)
+	}
+	ks := &KeepSets{
+		Commits: make([]CommitSet, len(commitSpecs)),
+		Runs:    make([]RunSet, len(runSpecs)),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(resolveLimit)
+	for i, spec := range commitSpecs {
+		g.Go(func() error {
+			commits, err := loader.LastCommits(gctx, spec)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
+			}
+			commits, err = checkCommits(spec, commits)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
+			}
+			ks.Commits[i] = CommitSet{Spec: spec, Commits: commits}
+			return nil
+		})
+	}
+	for i, spec := range runSpecs {
+		g.Go(func() error {
+			runs, err := loader.LiveCommits(gctx, spec, now)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
+			}
+			runs, err = checkRuns(runs)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
+			}
+			ks.Runs[i] = RunSet{Spec: spec, Runs: runs}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return ks, nil
+}
+
+// checkCommits validates a loaded history and returns it lowercased and cut to spec.Last.
+func checkCommits(spec CommitsSpec, commits []Commit) ([]Commit, error) {
+	if len(commits) == 0 {
+		return nil, fmt.Errorf("branch %s has no commits", spec.Branch)
+	}
+	if len(commits) < spec.Last && !spec.AllowFewer {
+		return nil, fmt.Errorf("branch %s has %d commits, %d were asked for (set allow_fewer to accept a shorter history)", spec.Branch, len(commits), spec.Last)
+	}
+	if len(commits) > spec.Last {
+		commits = commits[:spec.Last]
+	}
+	out := make([]Commit, len(commits))
+	for i, c := range commits {
+		sha := strings.ToLower(c.SHA)
+		if !isHexPrefix(sha) {
+			return nil, fmt.Errorf("commit #%d %q is not a 7-40 digit hex hash", i+1, c.SHA)
+		}
+		out[i] = Commit{SHA: sha, Time: c.Time}
+	}
+	return out, nil
+}
+
+// checkRuns validates loaded runs and returns them lowercased and sorted by file and line.
+func checkRuns(runs []RunRef) ([]RunRef, error) {
+	out := make([]RunRef, len(runs))
+	for i, r := range runs {
+		r.Commit = strings.ToLower(r.Commit)
+		if !isHexPrefix(r.Commit) {
+			return nil, fmt.Errorf("%s:%d: run %q: commit %q is not a 7-40 digit hex hash", r.File, r.Line, r.Run, r.Commit)
+		}
+		out[i] = r
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out, nil
+}
+
+// isHexPrefix reports whether s is 7 to 40 lowercase hex digits: a commit hash or a prefix of one
+// long enough to name it.
+func isHexPrefix(s string) bool {
+	if len(s) < 7 || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
