@@ -78,13 +78,13 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 
 // makePlan lists repo, resolves the policy's keep sources and evaluates the policy.
 func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo string, pf *planFlags) (*plan.Plan, error) {
-	pol, err := policy.Load(pf.policy)
-	if err != nil {
-		return nil, err
-	}
 	mode, err := plan.ParseMode(pf.mode)
 	if err != nil {
 		return nil, usageError(err)
+	}
+	pol, err := policy.Load(pf.policy)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC()
 	if pf.now != "" {

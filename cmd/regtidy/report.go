@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/policy"
@@ -25,6 +24,9 @@ func newReportCmd(o *rootOptions) *cobra.Command {
   regtidy report localhost:5000/team/app -o json --stats`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.checkFormat(); err != nil {
+				return err
+			}
 			var scheme report.Classifier
 			if ro.policy != "" {
 				s, err := policy.LoadScheme(ro.policy)
@@ -69,9 +71,7 @@ func (o *rootOptions) writeReport(r *report.Report, l *listing) error {
 		enc := json.NewEncoder(o.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(reportJSON{Report: r, Build: l.build, Requests: l.stats})
-	case "table", "":
-		return r.WriteTable(o.stdout)
 	default:
-		return usageError(fmt.Errorf("--output %q: want table or json", o.output))
+		return r.WriteTable(o.stdout)
 	}
 }

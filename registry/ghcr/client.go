@@ -133,7 +133,9 @@ func WithOwnerKind(k OwnerKind) Option { return func(c *Client) { c.kind = k } }
 
 // WithTransport sets the HTTP transport (the registry/transport stack). The default is
 // http.DefaultTransport.
-func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.hc = &http.Client{Transport: rt} } }
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *Client) { c.hc = &http.Client{Transport: rt} }
+}
 
 // WithLogger sets the logger. The default discards.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
@@ -335,7 +337,8 @@ type response struct {
 
 // do sends rq within the budgets and limits: it waits out a spent primary limit (up to the reset),
 // keeps under the secondary limit, and retries 5xx, transport errors and secondary-limit answers,
-// each a bounded number of times. Answers other than 2xx come back as *APIError.
+// each a bounded number of times. Answers other than 2xx come back as *APIError; a rate limit that
+// outlasts the retries, the longest wait or the deadline as ErrBudgetSpent.
 func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 	fails, limited, primary := 0, 0, 0
 	for {
@@ -348,7 +351,8 @@ func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 		if err := c.waitPrimary(ctx); err != nil {
 			return nil, err
 		}
-		if err := c.points.acquire(ctx, c, rq.endpoint, rq.points()); err != nil {
+		ev, err := c.points.acquire(ctx, c, rq.endpoint, rq.points())
+		if err != nil {
 			return nil, err
 		}
 		if err := c.budget.spend(c.now()); err != nil {
@@ -357,6 +361,7 @@ func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 		c.limits.consume()
 		c.count(func(s *Stats) { s.Requests++; s.ByEndpoint[rq.endpoint]++ })
 		resp, err := c.send(ctx, rq)
+		c.points.settle(rq.endpoint, ev, c.now())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -384,7 +389,7 @@ func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 		case secondaryLimit:
 			c.count(func(s *Stats) { s.SecondaryLimited++ })
 			if limited++; limited > c.maxRetries {
-				return nil, apiErr
+				return nil, fmt.Errorf("%w: the secondary rate limit persists after %d waits: %w", ErrBudgetSpent, c.maxRetries, apiErr)
 			}
 			d := secondaryWait(resp.header, limited)
 			c.log.Warn("ghcr: secondary rate limit", "endpoint", rq.endpoint, "wait", d)
@@ -416,9 +421,7 @@ func (c *Client) send(ctx context.Context, rq request) (*response, error) {
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("X-GitHub-Api-Version", APIVersion)
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "regtidy")
-	}
+	req.Header.Set("User-Agent", "regtidy")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err

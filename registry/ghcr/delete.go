@@ -118,6 +118,8 @@ func (c *Client) deleteOnce(ctx context.Context, id int64) error {
 	_, err = c.do(ctx, request{method: http.MethodDelete, url: u, endpoint: EndpointDelete})
 	var apiErr *APIError
 	switch {
+	case errors.Is(err, ErrBudgetSpent):
+		return err // a rate limit that persisted: not the version's fault
 	case err == nil:
 		c.pacer.succeeded()
 		return nil

@@ -153,3 +153,7 @@ func collect(t *testing.T, c *Client) ([]int64, ListStats, error) {
 	slices.Sort(ids)
 	return ids, st, err
 }
+
+func versionAt(id int64, digest string) inventory.Version {
+	return inventory.Version{ID: id, Digest: digest}
+}

@@ -2,7 +2,8 @@ package ghcr
 
 import (
 	"errors"
-		"testing"
+	"net/http"
+	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,6 +11,7 @@ import (
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
+	"github.com/regtidy/regtidy/registry/transport"
 )
 
 func TestListVersionsFetchesPagesConcurrently(t *testing.T) {
@@ -51,6 +53,19 @@ func TestListVersionsFetchesPagesConcurrently(t *testing.T) {
 	got := map[string][]string{idx: tags[idx], img: tags[img], att: tags[att]}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+}
+
+func TestTransportCounterSeesEveryRequest(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{ErrorRate: 0.1, Seed: 5})
+	register(t, e, 0, 200)
+	var counter transport.Counter
+	c := client(t, e, clock, WithTransport(counter.Wrap(http.DefaultTransport)))
+	if _, _, err := collect(t, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := counter.Snapshot().Total(), int64(c.Stats().Requests); got != want || want != int64(e.Stats().Total()) {
+		t.Errorf("transport counted %d requests, client %d, emulator %d: want the same", got, want, e.Stats().Total())
 	}
 }
 
@@ -129,7 +144,13 @@ func TestOwnerKind(t *testing.T) {
 }
 
 func TestPrimaryBudgetWaitsForReset(t *testing.T) {
-	e, clock := emulate(t, ghcremu.Options{RateLimit: 12})
+	for _, status := range []int{http.StatusForbidden, http.StatusTooManyRequests} {
+		t.Run(http.StatusText(status), func(t *testing.T) { testPrimaryBudgetWaitsForReset(t, status) })
+	}
+}
+
+func testPrimaryBudgetWaitsForReset(t *testing.T, status int) {
+	e, clock := emulate(t, ghcremu.Options{RateLimit: 12, PrimaryStatus: status})
 	register(t, e, 0, 300) // 30 pages: the budget runs out mid-listing
 	c := client(t, e, clock, WithConcurrency(3))
 
@@ -152,7 +173,13 @@ func TestPrimaryBudgetWaitsForReset(t *testing.T) {
 }
 
 func TestSecondaryLimitBacksOff(t *testing.T) {
-	e, clock := emulate(t, ghcremu.Options{SecondaryPoints: 20})
+	for _, status := range []int{http.StatusForbidden, http.StatusTooManyRequests} {
+		t.Run(http.StatusText(status), func(t *testing.T) { testSecondaryLimitBacksOff(t, status) })
+	}
+}
+
+func testSecondaryLimitBacksOff(t *testing.T, status int) {
+	e, clock := emulate(t, ghcremu.Options{SecondaryPoints: 20, SecondaryStatus: status})
 	register(t, e, 0, 500)
 	c := client(t, e, clock)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -143,7 +144,8 @@ func (b *budget) spend(now time.Time) error {
 const clientWindow = 61 * time.Second
 
 // pointsLimiter keeps each endpoint under the secondary limit: a sliding window of the points
-// sent, and a pause after a secondary-limit answer.
+// sent, and a pause after a secondary-limit answer. A request's points count from when it is sent
+// and, once answered, from the answer's time: never earlier than GitHub counted them.
 type pointsLimiter struct {
 	ceiling int
 	mu      sync.Mutex
@@ -154,12 +156,13 @@ type endpointWindow struct {
 	// waitMu is held while a caller waits, so that waiters go one at a time; mu guards the fields.
 	waitMu       sync.Mutex
 	mu           sync.Mutex
-	events       []pointEvent
+	events       []*pointEvent
 	sum          int
 	ceiling      int
 	blockedUntil time.Time
 }
 
+// pointEvent is one request's points and the time they count from.
 type pointEvent struct {
 	at     time.Time
 	points int
@@ -180,8 +183,8 @@ func (l *pointsLimiter) get(endpoint string) *endpointWindow {
 }
 
 // acquire waits until points more fit in the endpoint's window and the endpoint is not paused,
-// then counts them.
-func (l *pointsLimiter) acquire(ctx context.Context, c *Client, endpoint string, points int) error {
+// then counts them; settle the returned event when the answer comes.
+func (l *pointsLimiter) acquire(ctx context.Context, c *Client, endpoint string, points int) (*pointEvent, error) {
 	w := l.get(endpoint)
 	w.waitMu.Lock()
 	defer w.waitMu.Unlock()
@@ -192,16 +195,27 @@ func (l *pointsLimiter) acquire(ctx context.Context, c *Client, endpoint string,
 			break
 		}
 		if err := c.wait(ctx, at.Sub(now), "secondary rate limit"); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := c.now()
 	w.prune(now)
-	w.events = append(w.events, pointEvent{at: now, points: points})
+	ev := &pointEvent{at: now, points: points}
+	w.events = append(w.events, ev)
 	w.sum += points
-	return nil
+	return ev, nil
+}
+
+// settle moves a request's points to the time of its answer.
+func (l *pointsLimiter) settle(endpoint string, ev *pointEvent, now time.Time) {
+	w := l.get(endpoint)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.After(ev.at) {
+		ev.at = now
+	}
 }
 
 // block pauses the endpoint until t after a secondary-limit answer at now. The limit is tighter
@@ -233,8 +247,13 @@ func (w *endpointWindow) readyAt(now time.Time, points int) time.Time {
 	if w.sum+points <= w.ceiling {
 		return at
 	}
-	sum := w.sum
+	events := make([]pointEvent, 0, len(w.events))
 	for _, ev := range w.events {
+		events = append(events, *ev)
+	}
+	slices.SortFunc(events, func(a, b pointEvent) int { return a.at.Compare(b.at) })
+	sum := w.sum
+	for _, ev := range events {
 		sum -= ev.points
 		if sum+points <= w.ceiling {
 			return maxTime(at, ev.at.Add(clientWindow))
@@ -243,14 +262,19 @@ func (w *endpointWindow) readyAt(now time.Time, points int) time.Time {
 	return maxTime(at, now.Add(clientWindow))
 }
 
+// prune forgets the points older than the window.
 func (w *endpointWindow) prune(now time.Time) {
 	cut := now.Add(-clientWindow)
-	i := 0
-	for i < len(w.events) && !w.events[i].at.After(cut) {
-		w.sum -= w.events[i].points
-		i++
+	keep := w.events[:0]
+	for _, ev := range w.events {
+		if ev.at.After(cut) {
+			keep = append(keep, ev)
+		} else {
+			w.sum -= ev.points
+		}
 	}
-	w.events = w.events[i:]
+	clear(w.events[len(keep):])
+	w.events = keep
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -295,8 +319,8 @@ func (p *pacer) wait(ctx context.Context, c *Client) error {
 	p.waitMu.Lock()
 	defer p.waitMu.Unlock()
 	now := c.now()
+	rate := c.paceAt(now)
 	p.mu.Lock()
-	rate := min(p.rate, p.ceiling, c.limits.spread(now))
 	start := p.next
 	p.mu.Unlock()
 	if start.After(now) {
@@ -325,9 +349,21 @@ func (p *pacer) limited() {
 	p.rate = max(p.rate/2, floorRate)
 }
 
-// Pace returns the current pace of deletes and restores, per minute.
-func (c *Client) Pace() float64 {
+// Pace returns the current pace of deletes and restores, per minute: the pacer's rate, within
+// the secondary limit as learned for DELETE and the primary budget spread until its reset.
+func (c *Client) Pace() float64 { return c.paceAt(c.now()) }
+
+func (c *Client) paceAt(now time.Time) float64 {
 	c.pacer.mu.Lock()
-	defer c.pacer.mu.Unlock()
-	return min(c.pacer.rate, c.pacer.ceiling)
+	rate := min(c.pacer.rate, c.pacer.ceiling)
+	c.pacer.mu.Unlock()
+	return min(rate, c.limits.spread(now), float64(c.points.ceilingOf(EndpointDelete))/PointsMutation)
+}
+
+// ceilingOf returns the points per window the endpoint is kept under.
+func (l *pointsLimiter) ceilingOf(endpoint string) int {
+	w := l.get(endpoint)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ceiling
 }

@@ -33,8 +33,7 @@ type SyncStats struct {
 // ErrBudgetSpent) or another error stops it, saving st keeps the work for the next run. Versions
 // deleted by someone else while a listing is unfinished may be missed until the next full listing
 // (a new State).
-func (c *Client) Sync(ctx context.Context, st *State) (SyncStats, error) {
-	var stats SyncStats
+func (c *Client) Sync(ctx context.Context, st *State) (stats SyncStats, err error) {
 	repo := c.Repository()
 	switch {
 	case st.Repository == "":
@@ -63,11 +62,11 @@ func (c *Client) Sync(ctx context.Context, st *State) (SyncStats, error) {
 
 	var first *page
 	if l.Page > 0 {
-		p, err := c.rejoin(ctx, l)
+		p, fetched, err := c.rejoin(ctx, l)
+		stats.Pages += fetched
 		if err != nil {
 			return stats, listBudgetError(err, 0, l.Page)
 		}
-		stats.Pages++
 		first = &p
 	}
 	if first != nil {
@@ -84,7 +83,6 @@ func (c *Client) Sync(ctx context.Context, st *State) (SyncStats, error) {
 	}
 
 	var last int
-	var err error
 	if stats.Full {
 		if first == nil {
 			var p page
@@ -130,14 +128,17 @@ func (c *Client) Sync(ctx context.Context, st *State) (SyncStats, error) {
 // rejoin finds where an interrupted listing can continue: page l.Page, or an earlier page when
 // versions deleted since moved unread versions up. A page continues the listing when its newest
 // version is no older than the oldest version read (ids grow with creation time).
-func (c *Client) rejoin(ctx context.Context, l *Listing) (page, error) {
+// It returns the page and how many pages it fetched.
+func (c *Client) rejoin(ctx context.Context, l *Listing) (page, int, error) {
+	fetched := 0
 	for n := l.Page; ; n-- {
 		p, err := c.fetchPage(ctx, n)
 		if err != nil {
-			return page{}, err
+			return page{}, fetched, err
 		}
+		fetched++
 		if n <= 1 || (len(p.versions) > 0 && p.versions[0].ID >= l.Oldest) {
-			return p, nil
+			return p, fetched, nil
 		}
 	}
 }

@@ -1,0 +1,244 @@
+package ghcr
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/regtidy/regtidy/internal/ghcremu"
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/registry"
+)
+
+func TestDeletePacing(t *testing.T) {
+	tests := []struct {
+		name      string
+		rateLimit int
+		pace      float64
+		// The fake time 400 deletes may take.
+		minTook, maxTook time.Duration
+	}{
+		// 5,000 an hour spread over the hour is 83 a minute: the primary budget binds.
+		{"personal token", 5000, 0, 4 * time.Minute, 6 * time.Minute},
+		// With a large budget the pace climbs from 60 a minute to the secondary ceiling, 180.
+		{"large budget", 100000, 0, 400 * time.Minute / 180, 4 * time.Minute},
+		// --pace caps it below.
+		{"paced", 100000, 40, 9 * time.Minute, 11 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, clock := emulate(t, ghcremu.Options{RateLimit: tt.rateLimit})
+			register(t, e, 0, 400)
+			c := client(t, e, clock, WithOwnerKind(Org), WithPace(tt.pace))
+			sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(DeleteSummary{Total: 400, Deleted: 400}, sum); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+			took := clock.Now().Sub(epoch)
+			if took < tt.minTook || took > tt.maxTook {
+				t.Errorf("400 deletes took %v of fake time, want %v to %v", took, tt.minTook, tt.maxTook)
+			}
+			es := e.Stats().REST[ghcremu.EndpointDelete]
+			if es.SecondaryLimited != 0 || es.PeakAsked > 900 {
+				t.Errorf("secondary limited %d times, peak %d points a minute: want none over 900", es.SecondaryLimited, es.PeakAsked)
+			}
+			if len(activeIDs(e)) != 0 {
+				t.Errorf("%d versions left", len(activeIDs(e)))
+			}
+		})
+	}
+}
+
+func TestDeletesSpendTheHourlyBudget(t *testing.T) {
+	// A GITHUB_TOKEN's 1,000 requests an hour, and a run with an hour to spend.
+	e, clock := emulate(t, ghcremu.Options{RateLimit: ghcremu.DefaultRateLimit / 5})
+	register(t, e, 0, 1500)
+	c := client(t, e, clock, WithOwnerKind(Org), WithDeadline(epoch.Add(time.Hour)))
+	sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
+	if !errors.Is(err, ErrBudgetSpent) {
+		t.Fatalf("err %v, want the deadline to stop the run", err)
+	}
+	t.Logf("deleted %d in the hour; %v", sum.Deleted, err)
+	if sum.Deleted < 950 || sum.Deleted > 1000 {
+		t.Errorf("deleted %d in the hour, want at least 95%% of the 1,000-request budget", sum.Deleted)
+	}
+	es := e.Stats().REST[ghcremu.EndpointDelete]
+	if es.SecondaryLimited != 0 || es.PrimaryLimited != 0 {
+		t.Errorf("limited %d times (secondary) and %d (primary), want never", es.SecondaryLimited, es.PrimaryLimited)
+	}
+}
+
+func TestDeleteBacksOffOnSecondaryLimit(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{RateLimit: 100000, SecondaryPoints: 300}) // 60 deletes a minute
+	register(t, e, 0, 300)
+	// One delete in flight at a time, as with real latency: on the fake clock, concurrent
+	// deletes would all be in flight when the first answer over the limit comes.
+	c := client(t, e, clock, WithOwnerKind(Org), WithConcurrency(1))
+	sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Deleted != 300 {
+		t.Errorf("deleted %d of 300", sum.Deleted)
+	}
+	es := e.Stats().REST[ghcremu.EndpointDelete]
+	if es.SecondaryLimited != 1 {
+		t.Errorf("secondary-limit answers = %d, want one, then a pace under the limit", es.SecondaryLimited)
+	}
+	if c.Pace() >= 60 {
+		t.Errorf("pace %v a minute after a secondary-limit answer, want below the limit of 60", c.Pace())
+	}
+}
+
+func TestDeleteVersionsRecordsUndeletableAndGoesOn(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{})
+	idx1, img1, att1 := pushIndex(t, e, "v1")
+	idx2, img2, att2 := pushIndex(t, e, "v2")
+	if err := e.SetDownloads(testRepo, img1, 5001); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Forbid(testRepo, att1); err != nil {
+		t.Fatal(err)
+	}
+	byDigest := map[string]inventory.Version{}
+	for _, v := range versionsOf(e) {
+		byDigest[v.Digest] = v
+	}
+	order := []string{idx1, img1, att1, idx2, img2, att2}
+	var vs []inventory.Version
+	for _, d := range order {
+		vs = append(vs, byDigest[d])
+	}
+	c := client(t, e, clock, WithConcurrency(1)) // in order: idx2 is the last tagged one
+	st := NewState(testRepo)
+	got := map[string]string{}
+	sum, err := c.DeleteVersions(t.Context(), vs, func(r DeleteResult) {
+		st.Record(r)
+		got[r.Version.Digest] = fmt.Sprintf("%s %s", r.Outcome, r.Reason)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		idx1: "deleted ", img1: "undeletable downloads", att1: "undeletable forbidden",
+		idx2: "undeletable last-tagged", img2: "deleted ", att2: "deleted ",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(DeleteSummary{Total: 6, Deleted: 3, Undeletable: 3}, sum); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+	// The next run skips what is recorded: nothing left to send.
+	var again []inventory.Version
+	for _, v := range vs {
+		if !st.Skip(v.ID) {
+			again = append(again, v)
+		}
+	}
+	if len(again) != 0 {
+		t.Errorf("%d versions not skipped on the next run", len(again))
+	}
+	if r := st.Undeletable[byDigest[img1].ID]; r.Reason != ReasonDownloads || !strings.Contains(r.Message, "5000 downloads") {
+		t.Errorf("recorded %+v", r)
+	}
+	// Deleting twice is harmless: a 404 is "gone".
+	var outcome Outcome
+	if _, err := c.DeleteVersions(t.Context(), vs[:1], func(r DeleteResult) { outcome = r.Outcome }); err != nil || outcome != OutcomeGone {
+		t.Errorf("second delete: outcome %q, err %v; want gone", outcome, err)
+	}
+}
+
+func TestDeleteVersionsStopsWhenBudgetSpent(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []Option
+		wantDone int
+	}{
+		{"max requests", []Option{WithMaxRequests(20)}, 20},
+		// One a second: the deadline leaves room for ten.
+		{"deadline", []Option{WithPace(60), WithDeadline(epoch.Add(9500 * time.Millisecond))}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, clock := emulate(t, ghcremu.Options{})
+			register(t, e, 0, 50)
+			c := client(t, e, clock, append(tt.opts, WithOwnerKind(Org), WithConcurrency(1))...)
+			sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
+			var be *BudgetError
+			if !errors.As(err, &be) || !errors.Is(err, ErrBudgetSpent) {
+				t.Fatalf("err %v, want a BudgetError", err)
+			}
+			wantMsg := fmt.Sprintf("delete: %d of 50 versions done; the next run continues", tt.wantDone)
+			if !strings.HasPrefix(err.Error(), wantMsg) {
+				t.Errorf("error %q, want it to start %q", err, wantMsg)
+			}
+			if sum.Deleted != tt.wantDone || sum.NotAttempted != 50-tt.wantDone {
+				t.Errorf("summary %+v", sum)
+			}
+			if left := len(activeIDs(e)); left != 50-tt.wantDone {
+				t.Errorf("%d versions left, want %d", left, 50-tt.wantDone)
+			}
+		})
+	}
+}
+
+func TestRestoreVersion(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{})
+	idx, _, _ := pushIndex(t, e, "v1")
+	pushIndex(t, e, "v2")
+	var id int64
+	for _, v := range versionsOf(e) {
+		if v.Digest == idx {
+			id = v.ID
+		}
+	}
+	c := client(t, e, clock)
+	ref, err := name.NewTag(e.Host+"/"+testRepo+":v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteVersion(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(ref, remote.WithContext(t.Context())); err == nil {
+		t.Fatal("tag v1 still resolves after its version was deleted")
+	}
+	clock.Advance(29 * 24 * time.Hour)
+	if err := c.RestoreVersion(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(ref, remote.WithContext(t.Context()))
+	if err != nil || desc.Digest.String() != idx {
+		t.Fatalf("after restore: %v, %v; want %s", desc, err, idx)
+	}
+	if err := c.DeleteVersion(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(31 * 24 * time.Hour)
+	if err := c.RestoreVersion(t.Context(), id); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("restore after 31 days: %v, want ErrNotFound", err)
+	}
+}
+
+func TestOCIDeleteIsUnsupported(t *testing.T) {
+	e, _ := emulate(t, ghcremu.Options{})
+	idx, _, _ := pushIndex(t, e, "v1")
+	ref, err := name.NewDigest(e.Host+"/"+testRepo+"@"+idx, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = remote.Delete(ref, remote.WithContext(t.Context()))
+	if err == nil || !strings.Contains(err.Error(), "UNSUPPORTED") {
+		t.Errorf("OCI delete: %v, want 405 UNSUPPORTED: deletes go through the REST API", err)
+	}
+}

@@ -1,0 +1,223 @@
+package ghcr
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/regtidy/regtidy/internal/ghcremu"
+	"github.com/regtidy/regtidy/plan"
+)
+
+// liveMap returns the emulator's active versions as digest -> id.
+func liveMap(e *ghcremu.Emulator) map[string]int64 {
+	out := map[string]int64{}
+	for _, v := range versionsOf(e) {
+		out[v.Digest] = v.ID
+	}
+	return out
+}
+
+func stateMap(st *State) map[string]int64 {
+	out := map[string]int64{}
+	for d, v := range st.Versions {
+		out[d] = v.ID
+	}
+	return out
+}
+
+func TestSyncRepeatRunListsOnlyNewPages(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{})
+	register(t, e, 0, 250)
+	loc := "file://" + filepath.ToSlash(t.TempDir()) + "/state.json"
+
+	run := func(wantStats SyncStats) {
+		t.Helper()
+		st, err := LoadState(t.Context(), loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := client(t, e, clock, WithPageSize(100))
+		stats, err := c.Sync(t.Context(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantStats, stats); diff != "" {
+			t.Errorf("sync (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(liveMap(e), stateMap(st)); diff != "" {
+			t.Errorf("state versions (-want +got):\n%s", diff)
+		}
+		if err := st.Save(t.Context(), loc, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// First run: the package lookup and three pages.
+	run(SyncStats{Full: true, Pages: 3, New: 250, Requests: 4, Complete: true})
+	// Five new versions: page 1 holds them, page 2 shows nothing new.
+	register(t, e, 250, 5)
+	run(SyncStats{Pages: 2, New: 5, Requests: 2, Complete: true})
+	// Nothing new: one request.
+	run(SyncStats{Pages: 1, Requests: 1, Complete: true})
+}
+
+func TestSyncResumesAfterPrimaryBudgetRunsOut(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{RateLimit: 12})
+	register(t, e, 0, 300) // 30 pages of 10, at 12 requests an hour
+	path := filepath.Join(t.TempDir(), "state.json")
+	other := client(t, e, clock, WithToken("someone-else"), WithOwnerKind(Org))
+
+	totalRequests, runs := 0, 0
+	for ; runs < 10; runs++ {
+		st, err := LoadState(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := client(t, e, clock, WithMaxWait(10*time.Minute), WithConcurrency(3))
+		stats, err := c.Sync(t.Context(), st)
+		totalRequests += stats.Requests
+		t.Logf("run %d: %+v, cursor %+v, err %v", runs, stats, st.Listing, err)
+		if serr := st.Save(t.Context(), path, clock.Now()); serr != nil {
+			t.Fatal(serr)
+		}
+		if err == nil {
+			break
+		}
+		var be *BudgetError
+		if !errors.As(err, &be) || !strings.Contains(err.Error(), "pages done; the next run continues") {
+			t.Fatalf("run %d: %v, want a BudgetError", runs, err)
+		}
+		if st.Listing == nil || st.Listing.Page == 0 {
+			t.Fatalf("run %d stopped with no listing cursor: %+v", runs, st.Listing)
+		}
+		if runs == 0 {
+			// Between runs someone deletes 25 of the versions already listed and pushes 5 new
+			// ones: unread versions move up two pages, onto pages already read.
+			for _, v := range versionsOf(e)[:25] {
+				if err := other.DeleteVersion(t.Context(), v.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			register(t, e, 1000, 5)
+		}
+		clock.Advance(time.Hour)
+	}
+	if runs < 2 {
+		t.Fatalf("finished in %d runs; the budget never ran out", runs+1)
+	}
+	// One more run picks up the versions pushed while the listing was unfinished.
+	st, err := LoadState(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := client(t, e, clock).Sync(t.Context(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	totalRequests += stats.Requests
+	live, got := liveMap(e), stateMap(st)
+	var missing, stale int
+	for d, id := range live {
+		if got[d] != id {
+			missing++
+		}
+	}
+	for d := range got {
+		if _, ok := live[d]; !ok {
+			stale++
+		}
+	}
+	if missing != 0 || stale != 25 {
+		t.Errorf("state misses %d live versions and holds %d deleted ones; want 0 and the 25 deleted by someone else", missing, stale)
+	}
+	if totalRequests > 45 {
+		t.Errorf("%d requests over %d runs for 30 pages", totalRequests, runs+2)
+	}
+}
+
+func TestStateSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	at := epoch.Add(time.Hour)
+	st := NewState(testRepo)
+	st.OwnerKind = Org
+	st.Versions[fakeDigest(1)] = StateVersion{ID: 11, Created: epoch}
+	st.Versions[fakeDigest(2)] = StateVersion{ID: 12, Created: epoch}
+	st.Record(DeleteResult{Version: versionAt(12, fakeDigest(2)), Outcome: OutcomeDeleted, At: at})
+	st.Record(DeleteResult{Version: versionAt(13, fakeDigest(3)), Outcome: OutcomeUndeletable, Reason: ReasonDownloads, Message: "m", At: at})
+	st.HighWater = 13
+	st.Listing = &Listing{Page: 2, Oldest: 5, Newest: 13, StartedAt: epoch}
+
+	for _, loc := range []string{filepath.Join(dir, "state.json"), "file://" + filepath.ToSlash(dir) + "/bucket-state.json"} {
+		t.Run(loc, func(t *testing.T) {
+			empty, err := LoadState(t.Context(), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(NewState(""), empty); diff != "" {
+				t.Errorf("missing state (-want +got):\n%s", diff)
+			}
+			if err := st.Save(t.Context(), loc, at); err != nil {
+				t.Fatal(err)
+			}
+			got, err := LoadState(t.Context(), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(st, got); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if !st.Skip(12) || !st.Skip(13) || st.Skip(11) {
+		t.Error("Skip: want deleted and undeletable versions skipped, listed ones not")
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"schema":"other"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadState(t.Context(), bad); err == nil {
+		t.Error("want an error for another schema")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+func TestSyncRefusesAnotherRepositorysState(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{})
+	if _, err := client(t, e, clock).Sync(t.Context(), NewState("acme/other")); err == nil {
+		t.Error("want an error for a state of another repository")
+	}
+}
+
+func TestEstimateCost(t *testing.T) {
+	tests := []struct {
+		list, deletes, hourly int
+		want                  plan.Cost
+	}{
+		{412000, 400000, HourlyPersonalToken, plan.Cost{Requests: 1 + 4120 + 400000, Deletes: 400000, Hours: 404121.0 / 5000}},
+		{5, 0, HourlyActionsToken, plan.Cost{Requests: 2, Hours: 2.0 / 1000}},
+		{0, 10, 0, plan.Cost{Requests: 11, Deletes: 10}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.list, tt.deletes, tt.hourly), func(t *testing.T) {
+			got := EstimateCost(tt.list, tt.deletes, tt.hourly)
+			tt.want.Mode, tt.want.Why = "version", got.Why
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("cost (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
