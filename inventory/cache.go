@@ -149,6 +149,12 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 	if !digestMatches(digest, raw) {
 		return fmt.Errorf("manifest cache: bytes do not match %s", digest)
 	}
+	c.mu.Lock()
+	_, have := c.index[digest]
+	c.mu.Unlock()
+	if have {
+		return nil
+	}
 	if strings.ContainsAny(mediaType, " \n") {
 		mediaType = ""
 	}

@@ -55,6 +55,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("Distinct %s values\t%s (over %s tags)\n", g.Field, units.Count(g.Distinct), units.Count(g.Tagged))
 		p("  tags per %s: median / max\t%s / %s\n", g.Field, units.Count(g.Median), units.Count(g.Max))
 		p("  %s values with %s+ tags\t%s\n", g.Field, units.Count(g.HeavyMin), units.Count(g.Heavy))
+		if oc := g.OldestCommit; oc != nil {
+			p("  oldest %s still present\t%s of %s, %d commits behind %s (%s tags)\n", g.Field, oc.SHA[:min(12, len(oc.SHA))], oc.Time.Format("2006-01-02"), oc.Behind, g.Branch, units.Count(oc.Tags))
+			p("  %s values not on %s\t%s\n", g.Field, g.Branch, units.Count(g.NotOnBranch))
+		}
 		p("  top %s\tTAGS\tOLDEST IMAGE\n", g.Field)
 		for _, v := range g.Top {
 			p("    %s\t%s\t%s\n", v.Value, units.Count(v.Tags), day(v.Oldest))

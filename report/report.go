@@ -6,6 +6,7 @@ package report
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/regtidy/regtidy/inventory"
@@ -26,6 +27,23 @@ type Options struct {
 	Top int
 	// Heavy is the tag count from which a group counts as heavy. Default 1000.
 	Heavy int
+	// History, if set, is a branch's first-parent history, newest first. The GroupBy values are
+	// then taken as commit hashes (7-40 hex prefixes): the report dates them and says which is
+	// the oldest still present and how many are not on the branch.
+	History *History
+}
+
+// History is a branch's first-parent commits, newest first.
+type History struct {
+	Repo    string
+	Branch  string
+	Commits []Commit
+}
+
+// Commit is one commit of a History.
+type Commit struct {
+	SHA  string
+	Time time.Time
 }
 
 // Report is the measurement of one repository.
@@ -86,6 +104,20 @@ type GroupStats struct {
 	Max    int `json:"max"`
 	// Top values by tag count, largest first.
 	Top []ValueCount `json:"top"`
+	// With Options.History: the oldest commit still present, and how many values are commits
+	// not on the branch (or not commits at all).
+	OldestCommit *CommitAge `json:"oldest_commit,omitempty"`
+	NotOnBranch  int        `json:"not_on_branch,omitempty"`
+	Branch       string     `json:"branch,omitempty"`
+}
+
+// CommitAge places a commit on its branch.
+type CommitAge struct {
+	SHA  string    `json:"sha"`
+	Time time.Time `json:"time"`
+	// Behind is how many first-parent commits the branch's head is ahead of it.
+	Behind int `json:"behind"`
+	Tags   int `json:"tags"`
 }
 
 // ValueCount is one value of a field with its tag count and the oldest image carrying it.
@@ -176,6 +208,9 @@ func Compute(inv *inventory.Inventory, cls Classifier, opt Options) *Report {
 		return r.Kinds[i].Kind < r.Kinds[j].Kind
 	})
 	r.Group = groupStats(opt.GroupBy, group, groupTagged, opt)
+	if r.Group != nil && opt.History != nil {
+		dateCommits(r.Group, group, opt.History)
+	}
 	r.Split = groupStats(opt.SplitBy, split, splitTagged, opt)
 	r.Manifests = countManifests(inv, tagged)
 	r.Sizes, r.NaiveBytes, r.UniqueBytes = sizes(inv)
@@ -308,4 +343,32 @@ func sizes(inv *inventory.Inventory) ([]PlatformSizes, int64, int64) {
 		}
 	}
 	return out, naive, unique
+}
+
+// dateCommits finds each group value (a commit prefix) on the branch's history.
+func dateCommits(g *GroupStats, values map[string]*ValueCount, h *History) {
+	g.Branch = h.Branch
+	byPrefix := make(map[string]int, len(h.Commits))
+	for i, c := range h.Commits {
+		if len(c.SHA) >= 7 {
+			byPrefix[c.SHA[:7]] = i
+		}
+	}
+	for v, vc := range values {
+		i, ok := -1, false
+		if len(v) >= 7 {
+			i, ok = byPrefix[v[:7]]
+		}
+		if ok && !strings.HasPrefix(h.Commits[i].SHA, v) {
+			ok = false
+		}
+		if !ok {
+			g.NotOnBranch++
+			continue
+		}
+		if g.OldestCommit == nil || i > g.OldestCommit.Behind {
+			c := h.Commits[i]
+			g.OldestCommit = &CommitAge{SHA: c.SHA, Time: c.Time, Behind: i, Tags: vc.Tags}
+		}
+	}
 }

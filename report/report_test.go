@@ -107,3 +107,35 @@ func TestRender(t *testing.T) {
 		t.Errorf("JSON round trip: %v, tags %d", err, back.Tags)
 	}
 }
+
+func TestComputeDatesCommits(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := &History{Branch: "main", Commits: []Commit{
+		{SHA: "b" + strings.Repeat("0", 39), Time: t0.Add(48 * time.Hour)},
+		{SHA: "c" + strings.Repeat("1", 39), Time: t0.Add(24 * time.Hour)},
+		{SHA: "a" + strings.Repeat("2", 39), Time: t0},
+	}}
+	inv := caseInventory()
+	// Make "a" and "b" 7-hex commit prefixes; "zzz" stays off the branch.
+	for i, tg := range inv.Tags {
+		switch {
+		case strings.HasPrefix(tg.Name, "a-"):
+			inv.Tags[i].Name = "a222222" + tg.Name[1:]
+		case strings.HasPrefix(tg.Name, "b-"):
+			inv.Tags[i].Name = "b000000" + tg.Name[1:]
+		}
+	}
+	r := Compute(inv, prefixClassifier{}, Options{History: h})
+	oc := r.Group.OldestCommit
+	if oc == nil || oc.SHA != h.Commits[2].SHA || oc.Behind != 2 || oc.Tags != 3 {
+		t.Fatalf("oldest commit = %+v", oc)
+	}
+	if r.Group.NotOnBranch != 0 {
+		t.Errorf("not on branch = %d, want 0", r.Group.NotOnBranch)
+	}
+	h.Commits = h.Commits[:2]
+	r = Compute(inv, prefixClassifier{}, Options{History: h})
+	if r.Group.NotOnBranch != 1 || r.Group.OldestCommit.Behind != 0 {
+		t.Errorf("with a222222 off the branch: %+v", r.Group)
+	}
+}

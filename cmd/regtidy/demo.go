@@ -111,7 +111,9 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := o.writeReport(report.Compute(l.inv, pol.Scheme, report.Options{}), l); err != nil {
+	ropt := report.Options{GroupBy: "sdk"}
+	ropt.History = o.history(ctx, pol, &reportOptions{ropt: ropt})
+	if err := o.writeReport(report.Compute(l.inv, pol.Scheme, ropt), l); err != nil {
 		return err
 	}
 	say("\n(listed, resolved and fetched in %s: %d requests, %d manifest GETs, %d config GETs)",

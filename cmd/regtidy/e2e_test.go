@@ -190,7 +190,9 @@ func TestPlanFailsClosed(t *testing.T) {
 		want   string
 	}{
 		{name: "unreachable git remote", want: "127.0.0.1:1",
-			policy: func(p string) string { return strings.Replace(p, "repo: "+w.GitDir, "repo: http://127.0.0.1:1/sdk.git", 1) }},
+			policy: func(p string) string {
+				return strings.Replace(p, "repo: "+w.GitDir, "repo: http://127.0.0.1:1/sdk.git", 1)
+			}},
 		{name: "missing branch", want: "trunk",
 			policy: func(p string) string { return strings.Replace(p, "branch: main", "branch: trunk", 1) }},
 		{name: "bucket read error", want: "no-such-bucket",
@@ -255,4 +257,3 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		t.Errorf("an unreachable registry: %v, want a plain error", err)
 	}
 }
-

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/regtidy/regtidy/internal/units"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/registry/transport"
@@ -55,6 +56,9 @@ func (o *rootOptions) printStats(c *registry.Client) {
 	}
 	fmt.Fprintln(o.stderr)
 	c.Counter().Snapshot().WriteTable(o.stderr) //nolint:errcheck // diagnostics on stderr
+	if rss := peakRSS(); rss > 0 {
+		fmt.Fprintf(o.stderr, "peak memory (RSS) %s\n", units.Bytes(rss))
+	}
 }
 
 func firstFew(s []string, n int) string {

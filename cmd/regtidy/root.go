@@ -30,6 +30,10 @@ type rootOptions struct {
 	stats      bool
 	verbose    int
 	noProgress bool
+
+	// Profiling (hidden flags).
+	cpuProfile string
+	memProfile string
 }
 
 // NewRootCmd returns the regtidy command tree writing to the given streams.
@@ -58,6 +62,13 @@ thin images in the registry (compose).`,
 	f.BoolVar(&o.stats, "stats", false, "print request counts by method and status on stderr")
 	f.CountVarP(&o.verbose, "verbose", "v", "log more (-v info, -vv debug with requests, Authorization redacted)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bars, even on a terminal")
+
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the command ends")
+	f.MarkHidden("cpuprofile") //nolint:errcheck // the flag exists
+	f.MarkHidden("memprofile") //nolint:errcheck // the flag exists
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.startProfiles() }
+	root.PersistentPostRunE = func(*cobra.Command, []string) error { return o.stopProfiles() }
 
 	root.AddCommand(
 		newVersionCmd(o),
