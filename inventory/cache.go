@@ -28,14 +28,46 @@ type Cache struct {
 
 	mu      sync.Mutex
 	f       *os.File
-	index   map[string]cacheEntry
+	index   map[cacheKey]cacheEntry
+	types   []string // media types by cacheEntry.mediaType
 	corrupt int
 }
 
+// cacheKey is a sha256 digest's bytes: an index of half a million entries keyed by 32-byte arrays
+// takes a fraction of the memory string keys would.
+type cacheKey [sha256.Size]byte
+
 type cacheEntry struct {
 	off       int64
-	size      int64
-	mediaType string
+	size      int32
+	mediaType uint16
+}
+
+// keyOf returns the cache key of a "sha256:<hex>" digest; ok is false for anything else, which
+// the cache does not store.
+func keyOf(digest string) (k cacheKey, ok bool) {
+	hexPart, found := strings.CutPrefix(digest, "sha256:")
+	if !found || len(hexPart) != 2*sha256.Size {
+		return k, false
+	}
+	if _, err := hex.Decode(k[:], []byte(hexPart)); err != nil {
+		return k, false
+	}
+	return k, true
+}
+
+// typeIndex returns the index of a media type in c.types, adding it. Callers hold c.mu.
+func (c *Cache) typeIndex(mt string) uint16 {
+	for i, t := range c.types {
+		if t == mt {
+			return uint16(i)
+		}
+	}
+	if len(c.types) >= 1<<16-1 {
+		return 0
+	}
+	c.types = append(c.types, mt)
+	return uint16(len(c.types) - 1)
 }
 
 // OpenCache opens (creating if needed) the cache of one repository under dir. repo is
@@ -50,7 +82,7 @@ func OpenCache(dir, repo string) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest cache: %w", err)
 	}
-	c := &Cache{path: path, f: f, index: map[string]cacheEntry{}}
+	c := &Cache{path: path, f: f, index: map[cacheKey]cacheEntry{}, types: []string{""}}
 	if err := c.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -91,8 +123,9 @@ func (c *Cache) load() error {
 			c.corrupt++
 			return nil
 		}
-		n, err := strconv.ParseInt(fields[1], 10, 64)
-		if err != nil || n < 0 || n > 64<<20 {
+		n, err := strconv.ParseInt(fields[1], 10, 32)
+		key, keyOK := keyOf(fields[0])
+		if err != nil || n < 0 || n > maxCacheEntry || !keyOK {
 			c.corrupt++
 			return nil
 		}
@@ -103,7 +136,7 @@ func (c *Cache) load() error {
 		if _, err := br.Discard(int(n) + 1); err != nil {
 			return nil
 		}
-		c.index[fields[0]] = cacheEntry{off: off + hdrLen, size: n, mediaType: mt}
+		c.index[key] = cacheEntry{off: off + hdrLen, size: int32(n), mediaType: c.typeIndex(mt)}
 		off += hdrLen + n + 1
 	}
 }
@@ -125,8 +158,13 @@ func (c *Cache) Corrupt() int {
 // Get returns the bytes and media type stored for digest. ok is false on a miss or when the stored
 // bytes do not match the digest (then the entry is dropped so Put can replace it).
 func (c *Cache) Get(digest string) (raw []byte, mediaType string, ok bool) {
+	key, valid := keyOf(digest)
+	if !valid {
+		return nil, "", false
+	}
 	c.mu.Lock()
-	e, found := c.index[digest]
+	e, found := c.index[key]
+	mediaType = c.types[e.mediaType]
 	c.mu.Unlock()
 	if !found {
 		return nil, "", false
@@ -134,23 +172,28 @@ func (c *Cache) Get(digest string) (raw []byte, mediaType string, ok bool) {
 	buf := make([]byte, e.size)
 	if _, err := c.f.ReadAt(buf, e.off); err != nil || !digestMatches(digest, buf) {
 		c.mu.Lock()
-		if cur, still := c.index[digest]; still && cur == e {
-			delete(c.index, digest)
+		if cur, still := c.index[key]; still && cur == e {
+			delete(c.index, key)
 			c.corrupt++
 		}
 		c.mu.Unlock()
 		return nil, "", false
 	}
-	return buf, e.mediaType, true
+	return buf, mediaType, true
 }
 
-// Put stores bytes under their digest. Bytes that do not match the digest are refused.
+// Put stores bytes under their sha256 digest. Bytes that do not match the digest are refused;
+// other digest algorithms are not cached (Put does nothing).
 func (c *Cache) Put(digest, mediaType string, raw []byte) error {
+	key, valid := keyOf(digest)
+	if !valid || len(raw) > maxCacheEntry {
+		return nil
+	}
 	if !digestMatches(digest, raw) {
 		return fmt.Errorf("manifest cache: bytes do not match %s", digest)
 	}
 	c.mu.Lock()
-	_, have := c.index[digest]
+	_, have := c.index[key]
 	c.mu.Unlock()
 	if have {
 		return nil
@@ -164,7 +207,7 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.index[digest]; ok {
+	if _, ok := c.index[key]; ok {
 		return nil
 	}
 	fd := int(c.f.Fd())
@@ -179,7 +222,7 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 	if _, err := c.f.Write(rec); err != nil {
 		return fmt.Errorf("manifest cache: %w", err)
 	}
-	c.index[digest] = cacheEntry{off: st.Size() + int64(len(hdr)), size: int64(len(raw)), mediaType: mediaType}
+	c.index[key] = cacheEntry{off: st.Size() + int64(len(hdr)), size: int32(len(raw)), mediaType: c.typeIndex(mediaType)}
 	return nil
 }
 
@@ -194,6 +237,9 @@ func (c *Cache) Close() error {
 	c.f = nil
 	return err
 }
+
+// maxCacheEntry bounds one cached manifest or config.
+const maxCacheEntry = 64 << 20
 
 // ErrDigestMismatch is returned when bytes do not hash to the digest that names them.
 var ErrDigestMismatch = errors.New("digest mismatch")
