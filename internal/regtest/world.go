@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
