@@ -10,6 +10,7 @@ package inventory
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -220,19 +221,37 @@ func (inv *Inventory) Closure(referrers map[string][]string, roots ...string) []
 }
 
 // Fingerprint is a digest of the tag to digest mapping: two inventories with the same fingerprint
-// have the same tags pointing at the same manifests.
+// have the same tags pointing at the same manifests. Tags are hashed in name order (Tags is kept
+// sorted, so it is read in place; otherwise a sorted copy is hashed).
 func (inv *Inventory) Fingerprint() string {
-	h := sha256.New()
-	tags := append([]Tag(nil), inv.Tags...)
-	sort.Slice(tags, func(i, j int) bool { return tags[i].Name < tags[j].Name })
-	for _, t := range tags {
-		h.Write([]byte(t.Name))
-		h.Write([]byte{0})
-		h.Write([]byte(t.Digest))
-		h.Write([]byte{'\n'})
+	tags := inv.Tags
+	if !slices.IsSortedFunc(tags, compareTagNames) {
+		tags = slices.Clone(tags)
+		slices.SortFunc(tags, func(a, b Tag) int {
+			if c := compareTagNames(a, b); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Digest, b.Digest)
+		})
 	}
+	h := sha256.New()
+	buf := make([]byte, 0, 64<<10)
+	for _, t := range tags {
+		if len(buf)+len(t.Name)+len(t.Digest)+2 > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = append(buf, t.Name...)
+		buf = append(buf, 0)
+		buf = append(buf, t.Digest...)
+		buf = append(buf, '\n')
+	}
+	h.Write(buf)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
+
+// compareTagNames orders tags by name.
+func compareTagNames(a, b Tag) int { return strings.Compare(a.Name, b.Name) }
 
 // ImageSize is the compressed size of an image manifest's config and layers. For an index it is
 // the sum over its non-attestation children, each blob counted once.

@@ -60,7 +60,7 @@ func TestEstimateCost(t *testing.T) {
 		{ModeAuto, Cost{Mode: "tag", Requests: 1 + 100 + 2*900 + 900, Deletes: 900}, "falls back to digest", IssueGCChildren},
 		{ModeTag, Cost{Mode: "tag", Requests: 1 + 100 + 2*900 + 900, Deletes: 900}, "tag mode was asked for", "--delete-untagged"},
 		// list + 1,000 HEADs + 900 re-check HEADs + 2,700 × (GET + DELETE).
-		{ModeDigest, Cost{Mode: "digest", Requests: 1 + 1000 + 900 + 2*2700, Deletes: 2700}, "2700 digest deletes", "free about 12345 bytes"},
+		{ModeDigest, Cost{Mode: "digest", Requests: 1 + 1000 + 900 + 2*2700, Deletes: 2700}, "2700 digest deletes", "free about 12.1 KiB"},
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			got := EstimateCost(p, tc.mode)

@@ -76,6 +76,8 @@ func (r *runIndex) find(v string) []RunRef {
 type keepIndex struct {
 	commits map[*CommitsCondition]*commitIndex
 	runs    map[*RunsCondition]*runIndex
+	// bases holds a base condition's sources, in its order.
+	bases map[*BaseCondition][]*baseIndex
 }
 
 // newKeepIndex indexes the keep sets, checking that every source the policy uses is there.
@@ -109,7 +111,16 @@ func newKeepIndex(pol *Policy, ks *KeepSets) (*keepIndex, error) {
 		}
 		runs[rs.Spec.key()] = ri
 	}
-	kx := &keepIndex{commits: map[*CommitsCondition]*commitIndex{}, runs: map[*RunsCondition]*runIndex{}}
+	bases := map[string]*baseIndex{}
+	for _, bs := range ks.Bases {
+		bx, err := newBaseIndex(bs)
+		if err != nil {
+			return nil, err
+		}
+		bases[bs.Spec.key()] = bx
+	}
+	kx := &keepIndex{commits: map[*CommitsCondition]*commitIndex{}, runs: map[*RunsCondition]*runIndex{},
+		bases: map[*BaseCondition][]*baseIndex{}}
 	var missing error
 	for _, r := range pol.Rules {
 		for _, c := range r.Keep {
@@ -123,6 +134,13 @@ func newKeepIndex(pol *Policy, ks *KeepSets) (*keepIndex, error) {
 					missing = fmt.Errorf("%w: %s", ErrUnresolved, c.Runs.Source)
 				case c.Runs != nil:
 					kx.runs[c.Runs] = runs[c.Runs.Source.key()]
+				case c.Base != nil:
+					for _, s := range c.Base.Sources {
+						if bases[s.key()] == nil {
+							missing = fmt.Errorf("%w: %s", ErrUnresolved, s)
+						}
+						kx.bases[c.Base] = append(kx.bases[c.Base], bases[s.key()])
+					}
 				}
 			})
 		}
@@ -159,6 +177,8 @@ func (e *evaluator) holds(c *Condition, it *item) (bool, string) {
 			return true, fmt.Sprintf("tag %s matches %s", it.tag, c.Match.Source)
 		}
 		return false, fmt.Sprintf("tag %s does not match %s", it.tag, c.Match.Source)
+	case c.Base != nil:
+		return e.baseHolds(c.Base, it)
 	case c.List != nil:
 		if it.tag != "" && contains(c.List.Tags, it.tag) {
 			return true, fmt.Sprintf("tag %s is listed", it.tag)

@@ -10,7 +10,7 @@ import (
 )
 
 // conditionNames are the keys a keep condition may have (exactly one of them).
-var conditionNames = []string{"commits", "runs", "newest", "age", "match", "list", "all", "any", "not"}
+var conditionNames = []string{"commits", "runs", "newest", "age", "match", "list", "base", "all", "any", "not"}
 
 var (
 	kindName  = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
@@ -214,6 +214,9 @@ func (d *decoder) condition(f field, cx ruleContext) *Condition {
 	case "list":
 		c.List = d.listCondition(x)
 		ok = c.List != nil
+	case "base":
+		c.Base = d.baseCondition(x)
+		ok = c.Base != nil
 	case "all", "any":
 		items, good := d.list(x)
 		if good && len(items) == 0 {
@@ -509,6 +512,12 @@ func (c *Condition) String() string {
 		return "match " + c.Match.Source
 	case c.List != nil:
 		return fmt.Sprintf("list of %d tags and %d digests", len(c.List.Tags), len(c.List.Digests))
+	case c.Base != nil:
+		repos := make([]string, len(c.Base.Sources))
+		for i, s := range c.Base.Sources {
+			repos[i] = s.Repository
+		}
+		return "base of an image in " + strings.Join(repos, " or ")
 	case c.All != nil, c.Any != nil:
 		subs := c.All
 		if subs == nil {

@@ -2,7 +2,7 @@ package policy
 
 import (
 	"errors"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,9 +47,15 @@ const maxParentReasons = 3
 //  2. A digest with any kept tag is kept; an unkept tag sharing it is noted ("shared-digest").
 //  3. Everything reachable from a kept digest is kept: index children and attestation manifests,
 //     nested indexes, and referrers ("child-of-kept", "referrer-of-kept"). So a child goes with
-//     its index only when no kept index uses it.
-//  4. Untagged manifests nothing points at (orphans; on GHCR versions with no tags and no living
-//     parent) are of kind "untagged", kept unless the policy has untagged rules.
+//     its index only when no kept index uses it. So is the base a kept manifest names in its
+//     org.opencontainers.image.base.digest annotation, when the repository holds it, with all
+//     it reaches ("base-of-kept"); a base is never deleted for its images' sake, though.
+//  4. Untagged manifests nothing but an image's base annotation points at (orphans; on GHCR
+//     versions with no tags and no living parent) are of kind "untagged", kept unless the
+//     policy has untagged rules.
+//
+// Evaluation uses every core for inventories of more than a few thousand tags; the plan does
+// not depend on how the work was shared.
 //  5. What is left is deleted, with the reasons nothing kept it.
 //
 // Newest ordering uses the manifest's creation time, else the registry version's, ties broken by
@@ -77,17 +83,27 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 		Tags:        append([]inventory.Tag(nil), inv.Tags...),
 		Decisions:   make([]plan.Decision, len(e.g.digests)),
 	}
-	sort.Slice(p.Tags, func(i, j int) bool {
-		if p.Tags[i].Name != p.Tags[j].Name {
-			return p.Tags[i].Name < p.Tags[j].Name
-		}
-		return p.Tags[i].Digest < p.Tags[j].Digest
-	})
-	for r, id := range e.g.order {
-		p.Decisions[r] = e.decide(id)
+	if !slices.IsSortedFunc(p.Tags, compareTags) {
+		slices.SortFunc(p.Tags, compareTags)
 	}
-	p.Summarize(inv)
+	manifests := make([]*inventory.Manifest, len(e.g.order))
+	inParallel(len(e.g.order), func(lo, hi int) {
+		arena := &reasonArena{}
+		for r, id := range e.g.order[lo:hi] {
+			p.Decisions[lo+r] = e.decide(id, arena)
+			manifests[lo+r] = e.g.manifests[id]
+		}
+	})
+	p.SummarizeDecided(manifests)
 	return p, nil
+}
+
+// compareTags orders tags by name, then digest.
+func compareTags(a, b inventory.Tag) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Digest, b.Digest)
 }
 
 // evaluator holds one evaluation's state.
@@ -106,8 +122,6 @@ type evaluator struct {
 	ranks  map[*NewestCondition][]rank
 	// kept marks every kept digest, after closeOverKept.
 	kept []bool
-	// reasonBlock is where decisions' first reasons are allocated (see addReason).
-	reasonBlock []plan.Reason
 }
 
 // itemSpan is the range items[start:start+n].
@@ -134,13 +148,10 @@ func (e *evaluator) collectItems() {
 	n := len(g.digests)
 	e.span = make([]itemSpan, n)
 	tagged := make([]bool, n)
-	count := 0
-	for _, names := range g.tags {
-		count += len(names)
-	}
+	count := len(g.tagNames)
 	e.items = make([]item, 0, count+count/8)
 	for _, id := range g.order {
-		names := g.tags[id]
+		names := g.tagsOf(id)
 		if len(names) == 0 {
 			continue
 		}
@@ -148,10 +159,15 @@ func (e *evaluator) collectItems() {
 		created := e.created(id)
 		e.span[id] = itemSpan{start: int32(len(e.items)), n: int32(len(names))}
 		for _, name := range names {
-			kind, fields := e.pol.Scheme.Classify(name)
-			e.items = append(e.items, item{tag: name, digest: g.digests[id], id: id, kind: kind, fields: fields, created: created})
+			e.items = append(e.items, item{tag: name, digest: g.digests[id], id: id, created: created})
 		}
 	}
+	inParallel(len(e.items), func(lo, hi int) {
+		for i := range e.items[lo:hi] {
+			it := &e.items[lo+i]
+			it.kind, it.fields = e.pol.Scheme.Classify(it.tag)
+		}
+	})
 	reached := tagged
 	g.reach(reached)
 	for _, id := range g.order {
@@ -169,15 +185,7 @@ func (e *evaluator) collectItems() {
 }
 
 // created is a manifest's creation time, else its registry version's, else zero.
-func (e *evaluator) created(id int32) time.Time {
-	if m := e.g.manifests[id]; m != nil && !m.Created.IsZero() {
-		return m.Created
-	}
-	if v := e.g.versions[id]; v != nil {
-		return v.CreatedAt
-	}
-	return time.Time{}
-}
+func (e *evaluator) created(id int32) time.Time { return e.g.created[id] }
 
 // rankAll ranks the items of each kind for every newest condition of its rule.
 func (e *evaluator) rankAll() {
@@ -195,9 +203,11 @@ func (e *evaluator) rankAll() {
 
 // judgeItems applies each item's rule.
 func (e *evaluator) judgeItems() {
-	for i := range e.items {
-		e.items[i].verdict = e.judge(&e.items[i])
-	}
+	inParallel(len(e.items), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			e.items[i].verdict = e.judge(&e.items[i])
+		}
+	})
 }
 
 // judge applies an item's rule, or the default for a kind without one.
@@ -252,22 +262,18 @@ func (e *evaluator) closeOverKept() {
 			e.kept[e.items[i].id] = true
 		}
 	}
-	e.g.reach(e.kept)
+	e.g.reachKept(e.kept)
 }
 
-// decide makes the decision for one digest.
-func (e *evaluator) decide(id int32) plan.Decision {
+// decide makes the decision for one digest, its reasons carved from arena.
+func (e *evaluator) decide(id int32, arena *reasonArena) plan.Decision {
 	g := e.g
 	kept := e.kept[id]
-	dec := plan.Decision{Digest: g.digests[id], Tags: g.tags[id], Created: e.created(id), Action: plan.Delete}
+	dec := plan.Decision{Digest: g.digests[id], Tags: g.tagsOf(id), Created: e.created(id), Action: plan.Delete}
 	if kept {
 		dec.Action = plan.Keep
 	}
-	if m := g.manifests[id]; m != nil {
-		dec.MediaType = m.MediaType
-	} else {
-		dec.MediaType = g.childMediaType[id]
-	}
+	dec.MediaType = g.mediaType[id]
 	if v := g.versions[id]; v != nil {
 		dec.VersionID = v.ID
 	}
@@ -290,7 +296,7 @@ func (e *evaluator) decide(id int32) plan.Decision {
 		}
 		return ""
 	}
-	add := func(r plan.Reason) { e.addReason(&dec.Reasons, r) }
+	add := func(r plan.Reason) { arena.add(&dec.Reasons, r) }
 	keptBy := ""
 	for i := range items {
 		it := &items[i]
@@ -319,7 +325,10 @@ func (e *evaluator) decide(id int32) plan.Decision {
 			}
 		}
 	}
-	e.parentReasons(&dec, id, kept)
+	e.parentReasons(&dec, id, kept, arena)
+	if kept {
+		e.baseReasons(&dec.Reasons, id, dec.Kind, arena)
+	}
 	if !kept && len(dec.Reasons) == 0 {
 		// Every path above gives a deleted digest a reason; should one ever not, keep it.
 		dec.Action = plan.Keep
@@ -328,29 +337,9 @@ func (e *evaluator) decide(id int32) plan.Decision {
 	return dec
 }
 
-// addReason appends r to reasons unless it is there already. A first reason is carved from a
-// shared block, sparing the allocator one tiny slice per manifest.
-func (e *evaluator) addReason(reasons *[]plan.Reason, r plan.Reason) {
-	for _, x := range *reasons {
-		if x == r {
-			return
-		}
-	}
-	if len(*reasons) > 0 {
-		*reasons = append(*reasons, r)
-		return
-	}
-	if len(e.reasonBlock) == cap(e.reasonBlock) {
-		e.reasonBlock = make([]plan.Reason, 0, 4096)
-	}
-	e.reasonBlock = append(e.reasonBlock, r)
-	n := len(e.reasonBlock)
-	*reasons = e.reasonBlock[n-1 : n : n]
-}
-
 // parentReasons adds the reasons an index or subject gives: for a kept digest its kept parents,
 // for a deleted one its (all deleted) parents. It sets Parent for untagged manifests.
-func (e *evaluator) parentReasons(dec *plan.Decision, id int32, kept bool) {
+func (e *evaluator) parentReasons(dec *plan.Decision, id int32, kept bool, arena *reasonArena) {
 	shown := 0
 	for _, ed := range e.g.in(id) {
 		if e.kept[ed.from] != kept {
@@ -370,11 +359,11 @@ func (e *evaluator) parentReasons(dec *plan.Decision, id int32, kept bool) {
 			if kept {
 				state = "kept"
 			}
-			e.addReason(&dec.Reasons, plan.Reason{Rule: e.parentReason(ed, kept, dec.Kind).Rule, Kind: dec.Kind,
+			arena.add(&dec.Reasons, plan.Reason{Rule: e.parentReason(ed, kept, dec.Kind).Rule, Kind: dec.Kind,
 				Detail: "and " + strconv.Itoa(more-maxParentReasons) + " more " + state + " parents"})
 			return
 		}
-		e.addReason(&dec.Reasons, e.parentReason(ed, kept, dec.Kind))
+		arena.add(&dec.Reasons, e.parentReason(ed, kept, dec.Kind))
 		shown++
 	}
 }
@@ -383,7 +372,7 @@ func (e *evaluator) parentReasons(dec *plan.Decision, id int32, kept bool) {
 // repository of 400k manifests makes 270k of them.
 func (e *evaluator) parentReason(ed edge, kept bool, kind string) plan.Reason {
 	parent, open, tag, end := shortDigest(e.g.digests[ed.from]), "", "", ""
-	if names := e.g.tags[ed.from]; len(names) > 0 {
+	if names := e.g.tagsOf(ed.from); len(names) > 0 {
 		open, tag, end = " (tag ", names[0], ")"
 	}
 	platform, phrase := ed.role()

@@ -20,6 +20,10 @@ func (l staticLoader) LiveCommits(ctx context.Context, spec policy.RunsSpec, now
 	return nil, nil
 }
 
+func (l staticLoader) BaseDigests(ctx context.Context, spec policy.BaseSpec) ([]policy.BaseRef, error) {
+	return nil, nil
+}
+
 // Parse a policy, resolve its keep sources, and evaluate it on an inventory.
 func Example() {
 	pol, err := policy.Parse("gaia.yaml", []byte(`version: 1

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,12 +170,15 @@ func (b *builder) version(d string, id int64, created time.Time, tags ...string)
 // fakeLoader is a Loader with canned answers, counting calls.
 type fakeLoader struct {
 	mu          sync.Mutex
-	commits     map[string][]Commit // by repo
-	runs        map[string][]RunRef // by URL
+	commits     map[string][]Commit  // by repo
+	runs        map[string][]RunRef  // by URL
+	bases       map[string][]BaseRef // by repository
 	commitsErr  error
 	runsErr     error
+	basesErr    error
 	commitCalls int
 	runCalls    int
+	baseCalls   int
 }
 
 // LastCommits returns the canned history of spec.Repo, cut to spec.Last.
@@ -200,6 +205,24 @@ func (f *fakeLoader) LiveCommits(ctx context.Context, spec RunsSpec, now time.Ti
 		return nil, f.runsErr
 	}
 	return f.runs[spec.URL], nil
+}
+
+// BaseDigests returns the canned bases of spec.Repository, those of images spec.Match matches.
+func (f *fakeLoader) BaseDigests(ctx context.Context, spec BaseSpec) ([]BaseRef, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.baseCalls++
+	if f.basesErr != nil {
+		return nil, f.basesErr
+	}
+	var out []BaseRef
+	for _, r := range f.bases[spec.Repository] {
+		_, tag, _ := strings.Cut(strings.TrimPrefix(r.Image, spec.Repository), ":")
+		if spec.Match == "" || regexp.MustCompile("^(?:"+spec.Match+")$").MatchString(tag) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // history returns n fake SDK commits, newest first, one an hour.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/regtidy/regtidy/inventory"
 )
@@ -14,6 +15,8 @@ const (
 	edgeAttestation
 	edgeNested
 	edgeReferrer
+	// edgeBase links a composed image to its base in the same repository (see graph.bases).
+	edgeBase
 )
 
 // edge links a manifest to one that depends on it: an index to a child it lists, or a subject to
@@ -33,20 +36,30 @@ type graph struct {
 	// registry versions and the children indexes list.
 	digests []string
 	id      map[string]int32
+	// heads are the digests' first bytes, for sorting (see idDigest).
+	heads [][2]uint64
 	// order holds the ids sorted by digest; rank is each id's place in it.
 	order []int32
 	rank  []int32
-	// tags holds each digest's tag names, sorted.
-	tags [][]string
+	// tagNames holds the digests' tag names, sorted and grouped by id: those of id i are
+	// tagNames[tagStart[i]:tagStart[i+1]] (see tagsOf).
+	tagNames []string
+	tagStart []int32
 	// manifests and versions are the inventory's records by id (nil when absent).
 	manifests []*inventory.Manifest
 	versions  []*inventory.Version
-	// childMediaType holds the media types of children known only from their index's descriptor.
-	childMediaType map[int32]string
+	// created is each manifest's creation time, else its version's, else zero. mediaType is the
+	// manifest's media type, else (for a child known only from its index) the descriptor's.
+	// Both are read once here, while the manifest is at hand.
+	created   []time.Time
+	mediaType []string
 	// outEdges are sorted by source id then target digest, inEdges by target id then source
 	// digest; outStart and inStart index them (edges of id i are [start[i], start[i+1])).
 	outEdges, inEdges []edge
 	outStart, inStart []int32
+	// bases links composed images to the bases they name, when the repository holds both.
+	// These edges only ever keep: they are not followed to find orphans or to delete.
+	bases baseEdges
 }
 
 // intern returns a digest's id, giving it one if it has none.
@@ -57,6 +70,10 @@ func (g *graph) intern(d string) int32 {
 	i := int32(len(g.digests))
 	g.id[d] = i
 	g.digests = append(g.digests, d)
+	g.heads = append(g.heads, digestHead(d))
+	g.manifests = append(g.manifests, nil)
+	g.created = append(g.created, time.Time{})
+	g.mediaType = append(g.mediaType, "")
 	return i
 }
 
@@ -65,13 +82,12 @@ func (g *graph) intern(d string) int32 {
 func newGraph(inv *inventory.Inventory) *graph {
 	size := len(inv.Manifests) + len(inv.Tags)/8 + 16
 	g := &graph{
-		id:             make(map[string]int32, size),
-		digests:        make([]string, 0, size),
-		childMediaType: map[int32]string{},
-	}
-	type tagAt struct {
-		name string
-		id   int32
+		id:        make(map[string]int32, size),
+		digests:   make([]string, 0, size),
+		heads:     make([][2]uint64, 0, size),
+		manifests: make([]*inventory.Manifest, 0, size),
+		created:   make([]time.Time, 0, size),
+		mediaType: make([]string, 0, size),
 	}
 	tags := make([]tagAt, 0, len(inv.Tags))
 	for _, t := range inv.Tags {
@@ -79,19 +95,20 @@ func newGraph(inv *inventory.Inventory) *graph {
 			tags = append(tags, tagAt{t.Name, g.intern(t.Digest)})
 		}
 	}
-	type idManifest struct {
-		id int32
-		m  *inventory.Manifest
-	}
-	children := 0
-	for _, m := range inv.Manifests {
-		children += len(m.Manifests)
-	}
-	edges := make([]edge, 0, children+len(inv.Tags)/100+8)
-	manifests := make([]idManifest, 0, len(inv.Manifests))
+	// An index usually lists two children (an image and its attestation); edges grow if not.
+	edges := make([]edge, 0, len(inv.Manifests)+len(inv.Tags)/100+8)
+	var subjects, bases []digestRef
 	for d, m := range inv.Manifests {
 		from := g.intern(d)
-		manifests = append(manifests, idManifest{from, m})
+		g.manifests[from] = m
+		g.created[from] = m.Created
+		g.mediaType[from] = m.MediaType
+		if m.Subject != "" {
+			subjects = append(subjects, digestRef{from, m.Subject})
+		}
+		if b := m.Annotations[inventory.AnnotationBaseDigest]; b != "" {
+			bases = append(bases, digestRef{from, b})
+		}
 		for ci := range m.Manifests {
 			c := &m.Manifests[ci]
 			if c.Digest == "" {
@@ -107,54 +124,49 @@ func newGraph(inv *inventory.Inventory) *graph {
 			edges = append(edges, edge{from: from, to: g.intern(c.Digest), kind: kind, desc: c})
 		}
 	}
-	type idVersion struct {
-		id int32
-		v  *inventory.Version
-	}
 	versions := make([]idVersion, 0, len(inv.Versions))
 	for d, v := range inv.Versions {
 		versions = append(versions, idVersion{g.intern(d), v})
 	}
 	n := len(g.digests)
-	g.manifests = make([]*inventory.Manifest, n)
-	for _, x := range manifests {
-		g.manifests[x.id] = x.m
-		if x.m.Subject != "" {
-			if s, ok := g.id[x.m.Subject]; ok {
-				edges = append(edges, edge{from: s, to: x.id, kind: edgeReferrer})
-			}
+	for _, x := range subjects {
+		if s, ok := g.id[x.digest]; ok {
+			edges = append(edges, edge{from: s, to: x.id, kind: edgeReferrer})
 		}
 	}
 	for _, e := range edges {
 		if e.kind != edgeReferrer && g.manifests[e.to] == nil {
-			g.childMediaType[e.to] = e.desc.MediaType
+			g.mediaType[e.to] = e.desc.MediaType
 		}
 	}
 	g.versions = make([]*inventory.Version, n)
-	g.tags = make([][]string, n)
 	for _, x := range versions {
 		g.versions[x.id] = x.v
-		g.tags[x.id] = append(g.tags[x.id], x.v.Tags...)
+		if g.created[x.id].IsZero() {
+			g.created[x.id] = x.v.CreatedAt
+		}
 	}
+	g.collectTags(tags, versions)
 	for _, t := range tags {
-		g.tags[t.id] = append(g.tags[t.id], t.name)
 		if s, ok := inventory.ReferrerTagDigest(t.name); ok {
 			if from, ok := g.id[s]; ok {
 				edges = append(edges, edge{from: from, to: t.id, kind: edgeReferrer})
 			}
 		}
 	}
-	for i, names := range g.tags {
-		if len(names) > 1 {
-			slices.Sort(names)
-			g.tags[i] = slices.Compact(names)
-		}
-	}
 	byDigest := make([]idDigest, n)
-	for i, d := range g.digests {
-		byDigest[i] = idDigest{d, int32(i)}
+	for i := range byDigest {
+		byDigest[i] = idDigest{head: g.heads[i], id: int32(i)}
 	}
-	slices.SortFunc(byDigest, func(a, b idDigest) int { return strings.Compare(a.digest, b.digest) })
+	slices.SortFunc(byDigest, func(a, b idDigest) int {
+		if a.head != b.head {
+			if a.head[0] != b.head[0] {
+				return cmp.Compare(a.head[0], b.head[0])
+			}
+			return cmp.Compare(a.head[1], b.head[1])
+		}
+		return strings.Compare(g.digests[a.id], g.digests[b.id])
+	})
 	g.order = make([]int32, n)
 	g.rank = make([]int32, n)
 	for r, x := range byDigest {
@@ -164,13 +176,94 @@ func newGraph(inv *inventory.Inventory) *graph {
 	edges = slices.DeleteFunc(edges, func(e edge) bool { return e.from == e.to })
 	g.outEdges, g.outStart = g.index(edges, func(e edge) (int32, int32) { return e.from, e.to })
 	g.inEdges, g.inStart = g.index(slices.Clone(g.outEdges), func(e edge) (int32, int32) { return e.to, e.from })
+	g.bases = g.baseEdges(bases)
 	return g
 }
 
-// idDigest pairs a digest with its id, for sorting.
-type idDigest struct {
-	digest string
+// digestRef is a manifest (by id) and a digest it names: its subject, or its base.
+type digestRef struct {
 	id     int32
+	digest string
+}
+
+// tagAt is a tag of the listing and the id of its digest.
+type tagAt struct {
+	name string
+	id   int32
+}
+
+// idVersion is a registry version and the id of its digest.
+type idVersion struct {
+	id int32
+	v  *inventory.Version
+}
+
+// tagsOf returns the names of a digest's tags, sorted (nil when it has none).
+func (g *graph) tagsOf(id int32) []string {
+	lo, hi := g.tagStart[id], g.tagStart[id+1]
+	if lo == hi {
+		return nil
+	}
+	return g.tagNames[lo:hi:hi]
+}
+
+// collectTags groups the tag names of the listing and of the versions by digest id, each group
+// sorted and without repeats (on GHCR a tag is in both).
+func (g *graph) collectTags(tags []tagAt, versions []idVersion) {
+	n := len(g.digests)
+	start := make([]int32, n+1)
+	for _, t := range tags {
+		start[t.id+1]++
+	}
+	for _, x := range versions {
+		start[x.id+1] += int32(len(x.v.Tags))
+	}
+	for i := 1; i <= n; i++ {
+		start[i] += start[i-1]
+	}
+	names := make([]string, start[n])
+	fill := slices.Clone(start[:n])
+	for _, x := range versions {
+		fill[x.id] += int32(copy(names[fill[x.id]:], x.v.Tags))
+	}
+	for _, t := range tags {
+		names[fill[t.id]] = t.name
+		fill[t.id]++
+	}
+	// Sort each group and drop repeats, moving the groups down over the gaps left.
+	w := int32(0)
+	for i := range n {
+		group := names[start[i]:start[i+1]]
+		if len(group) > 1 {
+			slices.Sort(group)
+			group = slices.Compact(group)
+		}
+		start[i] = w
+		w += int32(copy(names[w:], group))
+	}
+	start[n] = w
+	g.tagNames, g.tagStart = names[:w:w], start
+}
+
+// idDigest is a digest's id with its head (see digestHead), for sorting by digest: most
+// comparisons are decided by the heads, without reading the strings, which lie scattered in
+// memory.
+type idDigest struct {
+	head [2]uint64
+	id   int32
+}
+
+// digestHead returns a digest's first 16 bytes, zero-padded, as two big-endian words. Digests
+// whose heads differ are ordered by their heads exactly as by the strings.
+func digestHead(d string) [2]uint64 {
+	var head [2]uint64
+	for i := range 16 {
+		head[i/8] <<= 8
+		if i < len(d) {
+			head[i/8] |= uint64(d[i])
+		}
+	}
+	return head
 }
 
 // index sorts edges by key id, then by the other end's digest, then kind, drops duplicates,
@@ -253,6 +346,8 @@ func (e edge) role() (platform, phrase string) {
 		return "", "attestation manifest"
 	case e.kind == edgeNested:
 		return "", "nested index"
+	case e.kind == edgeBase:
+		return "", "base image"
 	case e.desc != nil && e.desc.Platform != "":
 		return e.desc.Platform, " image"
 	default:

@@ -93,7 +93,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "two conditions in one entry",
 			yaml: minimalScheme + "      - age: {newer_than: 1d}\n        match: 'x.*'\n",
-			want: []string{"p.yaml:8:9: rules.image.keep[0]: must hold exactly one condition (commits, runs, newest, age, match, list, all, any, not), got 2; combine conditions with all or any"},
+			want: []string{"p.yaml:8:9: rules.image.keep[0]: must hold exactly one condition (commits, runs, newest, age, match, list, base, all, any, not), got 2; combine conditions with all or any"},
 		},
 		{
 			name: "rule for an undeclared kind",

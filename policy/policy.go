@@ -16,6 +16,9 @@
 //	    keep:
 //	      - commits: {repo: https://github.com/OpenHands/software-agent-sdk, last: 30, field: sdk}
 //	      - age: {newer_than: 7d}
+//	  base:                 # base images: kept while an image of another repository is built on them
+//	    keep:
+//	      - base: {from: ghcr.io/openhands/eval-agent-server}
 //
 // See examples/openhands.yaml for every condition, documented.
 package policy
@@ -62,6 +65,7 @@ type Condition struct {
 	Age     *AgeCondition
 	Match   *MatchCondition
 	List    *ListCondition
+	Base    *BaseCondition
 	// All holds when every listed condition holds; Any when at least one does; Not when its
 	// condition does not.
 	All []*Condition
@@ -120,7 +124,7 @@ type ListCondition struct {
 }
 
 // Name returns the condition's key in the policy file: "commits", "runs", "newest", "age",
-// "match", "list", "all", "any" or "not".
+// "match", "list", "base", "all", "any" or "not".
 func (c *Condition) Name() string {
 	switch {
 	case c.Commits != nil:
@@ -135,6 +139,8 @@ func (c *Condition) Name() string {
 		return "match"
 	case c.List != nil:
 		return "list"
+	case c.Base != nil:
+		return "base"
 	case c.All != nil:
 		return "all"
 	case c.Any != nil:

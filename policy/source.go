@@ -11,9 +11,9 @@ import (
 )
 
 // Loader loads keep sources: the facts outside the registry that decide what to keep. Package
-// source implements it with go-git and gocloud.dev buckets. A Loader must fail rather than return
-// less than it was asked for: an unreachable repository, a bucket error or a malformed metadata
-// line is an error, never an empty answer.
+// source implements it with go-git, gocloud.dev buckets and the registry client. A Loader must
+// fail rather than return less than it was asked for: an unreachable repository, a bucket error
+// or a malformed metadata line is an error, never an empty answer.
 type Loader interface {
 	// LastCommits returns the last spec.Last first-parent commits of spec.Branch, newest first.
 	// Fewer is an error unless spec.AllowFewer.
@@ -21,6 +21,11 @@ type Loader interface {
 	// LiveCommits returns the live runs of spec's metadata recorded within spec.Since before
 	// now, each with the commit it uses (see RunsSpec for how lines are read).
 	LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, error)
+	// BaseDigests returns the bases that the images tagged in spec.Repository (those whose
+	// tags spec.Match matches, if set) name in their org.opencontainers.image.base.digest
+	// annotations: the tagged manifest's and those of the manifests its index lists. A tag
+	// deleted while it is read names nothing.
+	BaseDigests(ctx context.Context, spec BaseSpec) ([]BaseRef, error)
 }
 
 // CommitsSpec names a git history: the last Last first-parent commits of Branch in Repo.
@@ -139,9 +144,10 @@ func checkJoinTemplate(tmpl string) error {
 // KeepSets are the keep sources of a policy, loaded: what Evaluate needs besides the inventory.
 // Make them with Resolve; they can be written as JSON to record what a plan was made from.
 type KeepSets struct {
-	// Commits and Runs are sorted by source.
+	// Commits, Runs and Bases are sorted by source.
 	Commits []CommitSet `json:"commits,omitempty"`
 	Runs    []RunSet    `json:"runs,omitempty"`
+	Bases   []BaseSet   `json:"bases,omitempty"`
 }
 
 // CommitSet is a loaded commits source.
@@ -161,16 +167,21 @@ const resolveLimit = 4
 
 // Resolve loads every distinct keep source the policy uses, each once, and checks what the
 // loader returned. It fails closed: any loader error, a history shorter than asked (unless
-// allow_fewer), an empty history, or a commit that is not hex fails the whole resolve with
-// ErrKeepSource, and no keep sets are returned.
+// allow_fewer), an empty history, a commit that is not hex, no base named at all (unless
+// allow_empty) or a base digest that is not a digest fails the whole resolve with ErrKeepSource,
+// and no keep sets are returned.
 func Resolve(ctx context.Context, pol *Policy, loader Loader, now time.Time) (*KeepSets, error) {
 	commitSpecs, runSpecs := pol.Sources()
-	if len(commitSpecs)+len(runSpecs) > 0 && loader == nil {
+	baseSpecs := pol.BaseSources()
+	if len(commitSpecs)+len(runSpecs)+len(baseSpecs) > 0 && loader == nil {
 		return nil, fmt.Errorf("%w: the policy uses keep sources but no loader was given", ErrKeepSource)
 	}
 	ks := &KeepSets{
 		Commits: make([]CommitSet, len(commitSpecs)),
 		Runs:    make([]RunSet, len(runSpecs)),
+	}
+	if len(baseSpecs) > 0 {
+		ks.Bases = make([]BaseSet, len(baseSpecs))
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(resolveLimit)
@@ -199,6 +210,20 @@ func Resolve(ctx context.Context, pol *Policy, loader Loader, now time.Time) (*K
 				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
 			}
 			ks.Runs[i] = RunSet{Spec: spec, Runs: runs}
+			return nil
+		})
+	}
+	for i, spec := range baseSpecs {
+		g.Go(func() error {
+			refs, err := loader.BaseDigests(gctx, spec)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
+			}
+			refs, err = checkBases(spec, refs)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
+			}
+			ks.Bases[i] = BaseSet{Spec: spec, Bases: refs}
 			return nil
 		})
 	}

@@ -7,11 +7,13 @@ import (
 
 	"gocloud.dev/blob"
 
+	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/policy"
 )
 
 // Loader loads a policy's keep sources with this package: git history through go-git, run
-// metadata through gocloud.dev/blob. It implements policy.Loader; its zero value works.
+// metadata through gocloud.dev/blob, the bases of other repositories' images through the
+// registry client (see ImageBases). It implements policy.Loader; its zero value works.
 type Loader struct {
 	// CacheDir keeps clones of remote git repositories between runs (default: the user cache
 	// dir's regtidy/git).
@@ -20,6 +22,11 @@ type Loader struct {
 	Auth GitAuth
 	// Mux opens bucket URLs; nil means blob.DefaultURLMux().
 	Mux *blob.URLMux
+	// Registry reads the image repositories of base conditions; nil means registry.New().
+	Registry inventory.Source
+	// ManifestCacheDir, if set, is the root of the manifest caches those reads share with the
+	// other commands (see inventory.OpenCache).
+	ManifestCacheDir string
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/registry"
@@ -93,9 +94,14 @@ func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo str
 		}
 	}
 	// Keep sources first: a source that fails stops the plan before any listing work.
-	loader := source.Loader{Auth: source.GitAuth{TokenEnv: pf.tokenEnv}, Logger: o.logger()}
+	loader := source.Loader{Auth: source.GitAuth{TokenEnv: pf.tokenEnv}, Registry: c, Logger: o.logger()}
 	if o.cacheDir != "" {
 		loader.CacheDir = filepath.Join(o.cacheDir, "git")
+	}
+	if !o.noCache {
+		if loader.ManifestCacheDir = o.cacheDir; loader.ManifestCacheDir == "" {
+			loader.ManifestCacheDir, _ = inventory.DefaultCacheDir() // no cache dir: no cache
+		}
 	}
 	keep, err := policy.Resolve(ctx, pol, loader, now)
 	if err != nil {
