@@ -103,6 +103,9 @@ type Cost struct {
 	// Mode is how deletes are done: "tag" (DELETE by tag, manifests left to the registry's garbage
 	// collection), "digest" (DELETE by digest) or "version" (GitHub package versions).
 	Mode string `json:"mode"`
+	// Requested is the mode the planner was asked for ("auto" unless a mode was forced); apply
+	// uses it when not told otherwise, so an auto plan keeps auto's fallback to digest deletes.
+	Requested string `json:"requested,omitempty"`
 	// Why explains the choice of mode.
 	Why string `json:"why"`
 	// Requests is the number of requests apply will make (re-checks and deletes).

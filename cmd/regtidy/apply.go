@@ -29,7 +29,7 @@ type applyFlags struct {
 func (af *applyFlags) add(cmd *cobra.Command, withMode bool) {
 	f := cmd.Flags()
 	if withMode {
-		f.StringVar(&af.mode, "mode", "", "how to delete: auto, tag or digest (default: the plan's choice)")
+		f.StringVar(&af.mode, "mode", "", "how to delete: auto, tag or digest (default: the mode the plan was made with)")
 	}
 	f.IntVar(&af.maxDeletes, "max-deletes", 0, "stop after this many DELETE requests (0: no limit); run again to continue")
 	f.StringVar(&af.journal, "journal", "", "append the journal (deleted manifests' bytes and tags, for undo) to this file")
@@ -77,7 +77,7 @@ undo can put it back, and treats "already gone" as done, so running it again fin
 func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan.Plan, af *applyFlags) error {
 	modeName := af.mode
 	if modeName == "" {
-		modeName = p.Cost.Mode
+		modeName = firstNonEmpty(p.Cost.Requested, p.Cost.Mode)
 	}
 	mode, err := plan.ParseMode(modeName)
 	if err != nil {

@@ -35,6 +35,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, stop catching: a second Ctrl-C ends the process at once, while the
+	// first lets journaled deletes finish and the journal stay whole.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	cmd := NewRootCmd(os.Stdin, os.Stdout, os.Stderr)
 	err := cmd.ExecuteContext(ctx)
 	os.Exit(exitCode(err))

@@ -117,6 +117,7 @@ func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo str
 	}
 	p.CreatedAt = time.Now().UTC()
 	p.Cost = plan.EstimateCost(p, mode)
+	p.Cost.Requested = string(mode)
 	return p, nil
 }
 
