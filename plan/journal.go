@@ -40,7 +40,16 @@ const (
 	OutcomeGone = "gone"
 	// OutcomeFailed: the delete failed; Error says why.
 	OutcomeFailed = "failed"
+	// OutcomeUndeletable: the registry refuses to delete this version for good (GitHub: a public
+	// version with over 5,000 downloads, a package's last tagged version); Reason says why.
+	OutcomeUndeletable = "undeletable"
 )
+
+// ModeVersion is how apply deletes on GitHub Container Registry: one GitHub Packages REST call per
+// package version (ghcr.io answers DELETE on /v2/.../manifests/ with 405). Journals of such runs
+// carry VersionID on their manifest and outcome records; they are undone through GitHub's restore
+// endpoint (package registry/ghcr), not by pushing manifests back.
+const ModeVersion Mode = "version"
 
 // JournalRecord is one line of a journal. Which fields are set depends on Type.
 type JournalRecord struct {
@@ -61,8 +70,17 @@ type JournalRecord struct {
 	// Raw is the manifest's exact bytes (base64 in JSON).
 	Raw    []byte `json:"raw,omitempty"`
 	Parent string `json:"parent,omitempty"`
-	// By is how the manifest is deleted: "tag" (its tags only) or "digest" (the manifest).
-	By      Mode      `json:"by,omitempty"`
+	// By is how the manifest is deleted: "tag" (its tags only), "digest" (the manifest) or
+	// "version" (a GitHub package version, VersionID).
+	By Mode `json:"by,omitempty"`
+	// VersionID is the registry's version id (GitHub package version) in ModeVersion journals.
+	VersionID int64 `json:"version_id,omitempty"`
+	// Created is the version's creation time (ModeVersion), so undo can give a restored version
+	// back its place in the incremental listing state.
+	Created time.Time `json:"created,omitzero"`
+	// Reason is why a version is undeletable (OutcomeUndeletable): "downloads", "last-tagged",
+	// "forbidden".
+	Reason  string    `json:"reason,omitempty"`
 	Tag     string    `json:"tag,omitempty"`
 	At      time.Time `json:"at,omitzero"`
 	Outcome string    `json:"outcome,omitempty"`

@@ -27,6 +27,8 @@ func main() {
 	switch os.Args[1] {
 	case "report":
 		err = benchReport(ctx, os.Args[2:])
+	case "ghcr":
+		err = benchGHCR(ctx, os.Args[2:])
 	default:
 		usage()
 	}

@@ -155,6 +155,10 @@ func (c *Client) RestoreVersion(ctx context.Context, id int64) error {
 	if err := c.pacer.wait(ctx, c); err != nil {
 		return err
 	}
+	return c.restoreOnce(ctx, id)
+}
+
+func (c *Client) restoreOnce(ctx context.Context, id int64) error {
 	base, err := c.versionsBase(ctx)
 	if err != nil {
 		return err

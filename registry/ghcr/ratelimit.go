@@ -78,11 +78,13 @@ func (s *rateState) exhaust(h http.Header) {
 	}
 }
 
-// spent reports whether the budget is spent at now, and when it resets.
+// spent reports whether the budget is spent at now, and when it resets. x-ratelimit-reset is in
+// whole seconds, cut short, so the window may end up to a second after it: until then the budget
+// counts as spent.
 func (s *rateState) spent(now time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rl.Reset, s.rl.Known && s.rl.Remaining <= 0 && now.Before(s.rl.Reset)
+	return s.rl.Reset, s.rl.Known && s.rl.Remaining <= 0 && now.Before(s.rl.Reset.Add(time.Second))
 }
 
 // forget drops what is known once the reset has passed: the next answer tells the new window.
