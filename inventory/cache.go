@@ -20,7 +20,8 @@ import (
 // one append-only pack file of records ("<digest> <len> <mediaType>\n<bytes>\n"); an index of
 // offsets is read at open and bytes are read on demand. Every read is checked against its digest:
 // a corrupt entry is reported as a miss (and counted), so the caller fetches it again and the new
-// record supersedes the bad one.
+// record supersedes the bad one. A record cut short by a crash mid-append is cut off the file at
+// the next open, so records appended later stay readable.
 //
 // A Cache is safe for concurrent use; appends from several processes are serialised with flock.
 type Cache struct {
@@ -104,41 +105,89 @@ func sanitizeRepo(repo string) string {
 	return filepath.FromSlash(r.Replace(repo))
 }
 
-// load reads the record headers and builds the offset index. A truncated tail (a crash mid-append)
-// ends the index there; the next append goes after it and stays readable.
+// load reads the record headers and builds the offset index. A torn tail (a crash mid-append)
+// would end the index there for good: every record appended after it would never be found, and
+// each run would fetch and append them again. So load cuts the torn tail off (repair).
 func (c *Cache) load() error {
-	if _, err := c.f.Seek(0, io.SeekStart); err != nil {
+	end, err := c.scan(0)
+	if err != nil {
 		return err
 	}
+	st, err := c.f.Stat()
+	if err != nil {
+		return fmt.Errorf("manifest cache: %w", err)
+	}
+	if st.Size() > end {
+		return c.repair(end)
+	}
+	return nil
+}
+
+// scan indexes the records from off, where a record starts, and returns the end of the last
+// whole record: where the file ends, or where a record is cut short or malformed.
+func (c *Cache) scan(off int64) (int64, error) {
+	if _, err := c.f.Seek(off, io.SeekStart); err != nil {
+		return off, fmt.Errorf("manifest cache: %w", err)
+	}
 	br := bufio.NewReaderSize(c.f, 1<<20)
-	var off int64
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return nil // EOF or truncated header: done
+			return off, nil // EOF or a header cut short
 		}
 		hdrLen := int64(len(line))
 		fields := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 3)
 		if len(fields) < 2 {
-			c.corrupt++
-			return nil
+			return off, nil
 		}
 		n, err := strconv.ParseInt(fields[1], 10, 32)
 		key, keyOK := keyOf(fields[0])
 		if err != nil || n < 0 || n > maxCacheEntry || !keyOK {
-			c.corrupt++
-			return nil
+			return off, nil
 		}
 		mt := ""
 		if len(fields) == 3 {
 			mt = fields[2]
 		}
-		if _, err := br.Discard(int(n) + 1); err != nil {
-			return nil
+		if _, err := br.Discard(int(n)); err != nil {
+			return off, nil
+		}
+		if b, err := br.ReadByte(); err != nil || b != '\n' {
+			return off, nil
 		}
 		c.index[key] = cacheEntry{off: off + hdrLen, size: int32(n), mediaType: c.typeIndex(mt)}
 		off += hdrLen + n + 1
 	}
+}
+
+// repair cuts the pack file back to end, the end of the last whole record load found, counting
+// the torn record as corrupt. It holds the exclusive lock appends take, so no append is in flight
+// while it looks; and it first scans on from end, since another process may have repaired the
+// file and appended whole records after this one's scan: those are indexed and kept. Records of
+// other processes' indexes that the cut removes read as corrupt there (every read is checked
+// against its digest), so they are fetched again.
+func (c *Cache) repair(end int64) error {
+	fd := int(c.f.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("manifest cache: lock: %w", err)
+	}
+	defer syscall.Flock(fd, syscall.LOCK_UN) //nolint:errcheck // unlock of a held lock
+	end, err := c.scan(end)
+	if err != nil {
+		return err
+	}
+	st, err := c.f.Stat()
+	if err != nil {
+		return fmt.Errorf("manifest cache: %w", err)
+	}
+	if st.Size() <= end {
+		return nil
+	}
+	if err := c.f.Truncate(end); err != nil {
+		return fmt.Errorf("manifest cache: cutting off a torn record: %w", err)
+	}
+	c.corrupt++
+	return nil
 }
 
 // Len is the number of digests indexed.

@@ -25,6 +25,17 @@ const DefaultConcurrency = 8
 // carried through even if ctx is cancelled, so every intent in the journal gets its outcome.
 const DefaultDeleteTimeout = 5 * time.Minute
 
+// Digest-mode re-listing defaults. DELETE by digest removes every tag pointing at the digest,
+// including one pushed after the check before the run, so digest mode lists and resolves the
+// tags again before each level of deletes and at least this often, and stops (ErrPlanStale) when
+// a new or kept tag now points at a digest still to be deleted.
+const (
+	// DefaultRelistEvery is the default number of digest deletes between two re-listings.
+	DefaultRelistEvery = 200
+	// DefaultRelistInterval is the default longest time between two re-listings while deleting.
+	DefaultRelistInterval = 2 * time.Minute
+)
+
 // ManifestSource supplies manifest bytes already known by digest, so apply need not GET them
 // for the journal. *inventory.Cache is one (it checks the bytes against the digest).
 type ManifestSource interface {
@@ -60,6 +71,12 @@ type ApplyOptions struct {
 	Now func() time.Time
 	// DeleteTimeout bounds each journaled delete call. The default value is DefaultDeleteTimeout.
 	DeleteTimeout time.Duration
+	// RelistEvery is how many digest-mode deletes may be made between two re-listings of the
+	// tags (each lists and resolves every tag). The default value is 200 (DefaultRelistEvery).
+	RelistEvery int
+	// RelistInterval is the longest time digest mode deletes between two re-listings (once a
+	// delete was made since the last one). The default value is 2 minutes.
+	RelistInterval time.Duration
 }
 
 func (o ApplyOptions) withDefaults() ApplyOptions {
@@ -78,6 +95,12 @@ func (o ApplyOptions) withDefaults() ApplyOptions {
 	if o.DeleteTimeout <= 0 {
 		o.DeleteTimeout = DefaultDeleteTimeout
 	}
+	if o.RelistEvery <= 0 {
+		o.RelistEvery = DefaultRelistEvery
+	}
+	if o.RelistInterval <= 0 {
+		o.RelistInterval = DefaultRelistInterval
+	}
 	return o
 }
 
@@ -93,7 +116,9 @@ type ApplyResult struct {
 	// DeletedTags are tags removed, with the digest they pointed at (in digest mode, the tags
 	// removed along with their manifest).
 	DeletedTags []inventory.Tag `json:"deleted_tags,omitempty"`
-	// DeletedManifests are manifests deleted by digest.
+	// DeletedManifests are manifests deleted by digest. A 404 to apply's own DELETE, made right
+	// after a re-check found its target, counts as deleted here and in DeletedTags: a retried
+	// DELETE whose first answer was lost gets 404.
 	DeletedManifests []string `json:"deleted_manifests,omitempty"`
 	// Skipped are planned deletes of tags that moved to another digest since the plan: left alone.
 	Skipped []TagMove `json:"skipped,omitempty"`
@@ -139,13 +164,13 @@ func (f Failure) MarshalJSON() ([]byte, error) {
 	}{plain(f), msg})
 }
 
-// Error renders "tag (digest): error".
+// Error renders "tag (digest): error", credentials redacted.
 func (f Failure) Error() string {
 	what := f.Digest
 	if f.Tag != "" {
 		what = f.Tag + " (" + short(f.Digest) + ")"
 	}
-	return fmt.Sprintf("%s: %v", what, f.Err)
+	return Redact(fmt.Sprintf("%s: %v", what, f.Err))
 }
 
 // Unwrap returns the underlying error.
@@ -159,13 +184,16 @@ func (f Failure) Unwrap() error { return f.Err }
 //     fine.
 //   - Right before deleting, it resolves each tag again: a tag that moved is skipped and reported;
 //     a tag or manifest already gone (404) counts as done, so running Apply again after an
-//     interruption finishes the rest and deletes nothing twice.
+//     interruption finishes the rest and deletes nothing twice. In digest mode, where one DELETE
+//     removes every tag on the digest, it also lists and resolves the tags again before each level
+//     and every RelistEvery deletes (or RelistInterval), and stops with a *StaleError when a new
+//     or kept tag now points at a digest still to be deleted.
 //   - ModeTag deletes only the tags of deleted digests, leaving the untagged manifests to the
 //     registry's garbage collection; ModeDigest deletes manifests by digest, parents before
 //     children, a child only once its parents are gone; ModeAuto is ModeTag, falling back to
 //     ModeDigest when the registry refuses tag deletes.
-//   - Before each delete it journals the manifest's exact bytes and tags (ApplyOptions.Journal),
-//     and the outcome after, so Undo can put everything back.
+//   - Before each delete it journals the manifest's exact bytes and every tag the delete may
+//     remove (ApplyOptions.Journal), and the outcome after, so Undo can put everything back.
 //
 // Failures do not stop the other deletes; they are collected in the result, and the error wraps
 // ErrPartial. A cancelled ctx stops starting new deletes; deletes already journaled are carried

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
@@ -15,8 +17,37 @@ const OutcomeNotAttempted = "not-attempted"
 // tagItem deletes the planned tags of one deleted digest that still point at it. In auto mode a
 // tag DELETE refused as unsupported sets a.fallback (nothing was deleted; the run goes on in
 // digest mode) instead of failing.
+//
+// The order keeps the window between the re-check and the DELETE short: the manifest's bytes are
+// read first (the journal needs them), then the tags are re-checked, then the intent is written
+// and the tags deleted at once.
 func (a *applier) tagItem(ctx context.Context, d *Decision, auto bool) {
-	live, failed, cancelled := a.recheck(ctx, d)
+	planned := a.listedOf(d)
+	if len(planned) == 0 {
+		a.markComplete(d.Digest)
+		return
+	}
+	if a.opt.DryRun {
+		live, failed, cancelled := a.recheck(ctx, d, planned, false)
+		a.addRemaining(cancelled)
+		k := a.budget.take(len(live))
+		a.addRemaining(len(live) - k)
+		a.mu.Lock()
+		for _, tag := range live[:k] {
+			a.res.DeletedTags = append(a.res.DeletedTags, inventory.Tag{Name: tag, Digest: d.Digest})
+		}
+		a.mu.Unlock()
+		if failed == 0 && cancelled == 0 && k == len(live) {
+			a.markComplete(d.Digest)
+		}
+		return
+	}
+	raw, mt, _, fetchErr := a.manifest(ctx, d.Digest)
+	if fetchErr != nil && ctx.Err() != nil {
+		a.addRemaining(len(planned))
+		return
+	}
+	live, failed, cancelled := a.recheck(ctx, d, planned, false)
 	a.addRemaining(cancelled)
 	whole := failed == 0 && cancelled == 0 // every planned tag accounted for
 	if len(live) == 0 {
@@ -25,27 +56,9 @@ func (a *applier) tagItem(ctx context.Context, d *Decision, auto bool) {
 		}
 		return
 	}
-	if a.opt.DryRun {
-		k := a.budget.take(len(live))
-		a.addRemaining(len(live) - k)
-		a.mu.Lock()
-		for _, tag := range live[:k] {
-			a.res.DeletedTags = append(a.res.DeletedTags, inventory.Tag{Name: tag, Digest: d.Digest})
-		}
-		a.mu.Unlock()
-		if whole && k == len(live) {
-			a.markComplete(d.Digest)
-		}
-		return
-	}
-	raw, mt, err := a.manifest(ctx, d.Digest)
-	if err != nil {
-		if ctx.Err() != nil {
-			a.addRemaining(len(live))
-			return
-		}
+	if fetchErr != nil {
 		for _, tag := range live {
-			a.fail(tag, d.Digest, fmt.Errorf("fetching the manifest for the journal: %w", err))
+			a.fail(tag, d.Digest, fmt.Errorf("fetching the manifest for the journal: %w", fetchErr))
 		}
 		return
 	}
@@ -66,15 +79,13 @@ func (a *applier) tagItem(ctx context.Context, d *Decision, auto bool) {
 	dctx, cancel := a.shield(ctx)
 	defer cancel()
 	for i, tag := range tags {
-		err := a.t.DeleteManifest(dctx, a.repo, tag)
+		err := ownDelete(a.t.DeleteManifest(dctx, a.repo, tag))
 		stop, unsupported := false, false
 		switch {
 		case err == nil:
 			a.mu.Lock()
 			a.res.DeletedTags = append(a.res.DeletedTags, inventory.Tag{Name: tag, Digest: d.Digest})
 			a.mu.Unlock()
-		case errors.Is(err, registry.ErrNotFound):
-			a.goneTag(tag)
 		case errors.Is(err, registry.ErrUnsupported) && auto:
 			// A refused request deleted nothing: it does not count against MaxDeletes.
 			a.fallback.Store(true)
@@ -109,23 +120,66 @@ func (a *applier) tagItem(ctx context.Context, d *Decision, auto bool) {
 	}
 }
 
+// ownDelete reads the answer to one of apply's own DELETEs, each made right after a successful
+// re-check showed its target present. A 404 then counts as success: the transport retries
+// DELETE on 5xx answers, timeouts and reset connections, so when the first attempt deleted the
+// target but its answer was lost, the retry finds nothing left (404). Journaling that as
+// "deleted" (rather than "gone") records what most likely happened; and should someone else have
+// deleted the target in that instant, undo still only pushes back what the re-check saw.
+func ownDelete(err error) error {
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// listedOf returns d's planned tags that the last listing found. The others are gone already:
+// they are counted so without a request (a tag pushed again since is left for the next run).
+func (a *applier) listedOf(d *Decision) []string {
+	a.mu.Lock()
+	listed := a.listed
+	a.mu.Unlock()
+	var out []string
+	for _, tag := range d.Tags {
+		if listed[tag] {
+			out = append(out, tag)
+		} else {
+			a.goneTag(tag)
+		}
+	}
+	return out
+}
+
 // digestItem deletes one deleted manifest by digest, after re-checking its tags. A child waits
-// until every planned-delete index listing it is gone.
+// until every planned-delete index listing it is gone. Like tagItem, it reads the manifest's
+// bytes before the re-check, so the intent and the DELETE follow the re-check at once; and it
+// holds the re-listing gate shared until its DELETE is answered, so a re-listing sees no delete
+// in flight.
 func (a *applier) digestItem(ctx context.Context, d *Decision) {
 	if waiting := a.parentsLeft(d); len(waiting) > 0 {
 		a.log.Info("not deleting a child whose index is still there", "digest", d.Digest, "index", waiting[0])
 		a.addRemaining(1)
 		return
 	}
-	live, failed, cancelled := a.recheck(ctx, d)
-	if cancelled > 0 {
+	if !a.relistIfDue(ctx) {
 		a.addRemaining(1)
 		return
 	}
-	if failed > 0 {
-		return // the failures are recorded; without the re-check the manifest stays
+	a.gate.RLock()
+	defer a.gate.RUnlock()
+	if a.aborted() {
+		a.addRemaining(1)
+		return
 	}
 	if a.opt.DryRun {
+		live, failed, cancelled := a.digestTags(ctx, d)
+		switch {
+		case cancelled > 0:
+			a.addRemaining(1)
+			return
+		case failed > 0:
+			return
+		}
 		if _, err := a.t.Resolve(ctx, a.repo, d.Digest); err != nil {
 			a.digestFailed(ctx, d, err)
 			return
@@ -137,12 +191,27 @@ func (a *applier) digestItem(ctx context.Context, d *Decision) {
 		a.digestDeleted(d, live)
 		return
 	}
-	raw, mt, err := a.manifest(ctx, d.Digest)
+	raw, mt, fromSource, err := a.manifest(ctx, d.Digest)
 	if err != nil {
 		a.digestFailed(ctx, d, err)
 		return
 	}
 	a.registerChildren(d.Digest, raw)
+	live, failed, cancelled := a.digestTags(ctx, d)
+	if cancelled > 0 {
+		a.addRemaining(1)
+		return
+	}
+	if failed > 0 {
+		return // the failures are recorded; without the re-check the manifest stays
+	}
+	if fromSource {
+		// No GET showed the manifest present: check it, so a 404 to the DELETE is this run's own.
+		if _, err := a.t.Resolve(ctx, a.repo, d.Digest); err != nil {
+			a.digestFailed(ctx, d, err)
+			return
+		}
+	}
 	if a.budget.take(1) == 0 {
 		a.addRemaining(1)
 		return
@@ -155,7 +224,8 @@ func (a *applier) digestItem(ctx context.Context, d *Decision) {
 	}
 	dctx, cancel := a.shield(ctx)
 	defer cancel()
-	err = a.t.DeleteManifest(dctx, a.repo, d.Digest)
+	err = ownDelete(a.t.DeleteManifest(dctx, a.repo, d.Digest))
+	a.sinceCheck.Add(1)
 	if jerr := a.journalOutcome(d.Digest, "", err); jerr != nil {
 		a.abort(jerr)
 	}
@@ -168,6 +238,46 @@ func (a *applier) digestItem(ctx context.Context, d *Decision) {
 	default:
 		a.digestFailed(ctx, d, err)
 	}
+}
+
+// digestTags re-checks every tag a DELETE of d.Digest removes: d's planned tags, and the tags the
+// last listing found on the digest besides them. Those are planned deletes of other digests that
+// moved onto this one (a new or kept tag there stops the run at that listing); they go with this
+// delete, so they are journaled with it. A tag of either kind that cannot be checked is kept in
+// live when it is not a planned one: it was on the digest at the last listing, and the journal
+// must name what the delete may remove.
+func (a *applier) digestTags(ctx context.Context, d *Decision) (live []string, failed, cancelled int) {
+	live, failed, cancelled = a.recheck(ctx, d, d.Tags, true)
+	if failed > 0 || cancelled > 0 {
+		return live, failed, cancelled
+	}
+	for _, tag := range a.extraTags(d) {
+		desc, err := a.t.Resolve(ctx, a.repo, tag)
+		switch {
+		case errors.Is(err, registry.ErrNotFound), err == nil && desc.Digest != d.Digest:
+			// Gone or moved away since the listing: not this delete's.
+		case err != nil && ctx.Err() != nil:
+			return live, failed, 1
+		default:
+			live = append(live, tag)
+		}
+	}
+	return live, failed, cancelled
+}
+
+// extraTags returns the tags the last listing resolved to d.Digest that d does not plan, sorted.
+func (a *applier) extraTags(d *Decision) []string {
+	a.mu.Lock()
+	at := a.tagsAt[d.Digest]
+	a.mu.Unlock()
+	var out []string
+	for _, tag := range at {
+		if !slices.Contains(d.Tags, tag) {
+			out = append(out, tag)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // digestDeleted records a manifest deleted (or, in a dry run, to be deleted) with its tags.

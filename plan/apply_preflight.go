@@ -21,12 +21,109 @@ const maxIndexDepth = 8
 // with the index the plan deletes), diffs them against the plan and returns a *StaleError when a
 // change conflicts with the plan's deletes.
 func (a *applier) preflight(ctx context.Context, all bool) error {
+	live, err := a.liveTags(ctx, all)
+	if err != nil {
+		return err
+	}
+	diff, conflicts, err := a.conflicts(ctx, a.p, live)
+	if err != nil {
+		return err
+	}
+	a.noteCheck(live, all)
+	a.mu.Lock()
+	a.res.Diff = diff
+	a.mu.Unlock()
+	if !diff.Empty() {
+		a.log.Info("repository changed since the plan", "diff", diff.String())
+	}
+	if len(conflicts) > 0 {
+		return &StaleError{Repository: a.repo, Diff: diff, Conflicts: conflicts}
+	}
+	return nil
+}
+
+// relist is digest mode's check between deletes. DELETE by digest removes every tag pointing at
+// the digest, so a tag pushed onto a digest still to be deleted after the last check would go
+// with it, unjournaled. relist lists the tags again (one listing), resolves every tag, and checks
+// the live repository against the deletes still to make: a new tag on one of those digests, or a
+// tag the plan keeps moved onto one (or onto an image using one), is a conflict, returned as a
+// *StaleError. It also refreshes the tags known on each digest, which the intent records name.
+func (a *applier) relist(ctx context.Context) error {
+	live, err := a.liveTags(ctx, true)
+	if err != nil {
+		return fmt.Errorf("re-checking %s between digest deletes: %w", a.repo, err)
+	}
+	diff, found, err := a.conflicts(ctx, a.pendingPlan(), live)
+	if err != nil {
+		return fmt.Errorf("re-checking %s between digest deletes: %w", a.repo, err)
+	}
+	a.noteCheck(live, true)
+	// A tag the plan deletes, moved onto another digest still to be deleted, goes with that one:
+	// no conflict (its digest's decision is gone from the pending plan once removed).
+	var conflicts []Conflict
+	for _, c := range found {
+		if c.Planned == "" || !a.deleted[c.Planned] {
+			conflicts = append(conflicts, c)
+		}
+	}
+	if len(conflicts) > 0 {
+		err := &StaleError{Repository: a.repo, Diff: diff, Conflicts: conflicts}
+		a.log.Warn("repository changed during the run: stopping", "conflicts", len(conflicts))
+		return err
+	}
+	return nil
+}
+
+// relistIfDue runs relist when RelistEvery digest deletes or RelistInterval went by since the
+// last check, with the gate held exclusively (no delete in flight). It returns false when the
+// run must not go on: the check failed or found a conflict (the run is aborted), or ctx is done.
+func (a *applier) relistIfDue(ctx context.Context) bool {
+	if a.opt.DryRun || !a.relistDue() {
+		return true
+	}
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	if !a.relistDue() {
+		return true // another item re-listed while this one waited
+	}
+	if !a.canStart(ctx) {
+		return false
+	}
+	if err := a.relist(ctx); err != nil {
+		if ctx.Err() == nil {
+			a.abort(err)
+		}
+		return false
+	}
+	return true
+}
+
+// relistDue reports whether a re-listing is due: a delete was made since the last one, and
+// either RelistEvery deletes were, or RelistInterval went by.
+func (a *applier) relistDue() bool {
+	n := a.sinceCheck.Load()
+	if n == 0 {
+		return false
+	}
+	if n >= int64(a.opt.RelistEvery) {
+		return true
+	}
+	a.mu.Lock()
+	last := a.lastCheck
+	a.mu.Unlock()
+	return a.opt.Now().Sub(last) >= a.opt.RelistInterval
+}
+
+// liveTags lists the tags and resolves those whose move could matter (all: every one). A
+// planned-delete tag left unresolved (tag mode re-checks it right before its delete) has an
+// empty Digest. Tags gone between listing and resolving are left out.
+func (a *applier) liveTags(ctx context.Context, all bool) ([]inventory.Tag, error) {
 	var names []string
 	if err := a.t.ListTags(ctx, a.repo, func(page []string) error {
 		names = append(names, page...)
 		return nil
 	}); err != nil {
-		return fmt.Errorf("listing tags of %s: %w", a.repo, err)
+		return nil, fmt.Errorf("listing tags of %s: %w", a.repo, err)
 	}
 	sort.Strings(names)
 	planned := make(map[string]string, len(a.p.Tags))
@@ -47,28 +144,60 @@ func (a *applier) preflight(ctx context.Context, all bool) error {
 	}
 	resolved, err := a.resolveAll(ctx, resolve)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	live = append(live, resolved...)
-	diff := Diff(a.p, live)
-	conflicts := Conflicts(a.p, diff)
+	return append(live, resolved...), nil
+}
+
+// conflicts diffs live against p and returns the changes that conflict with p's deletes: tags on
+// a deleted digest (Conflicts) and tags on an image using one (reachConflicts), sorted by tag.
+func (a *applier) conflicts(ctx context.Context, p *Plan, live []inventory.Tag) (PlanDiff, []Conflict, error) {
+	diff := Diff(p, live)
+	conflicts := Conflicts(p, diff)
 	reach, err := a.reachConflicts(ctx, diff)
 	if err != nil {
-		return err
+		return diff, nil, err
 	}
 	conflicts = append(conflicts, reach...)
 	sort.SliceStable(conflicts, func(i, j int) bool { return conflicts[i].Tag < conflicts[j].Tag })
+	return diff, conflicts, nil
+}
 
+// noteCheck records what a check found: the tag names listed, and (resolved set) the tags on each
+// digest; and restarts the count towards the next re-listing.
+func (a *applier) noteCheck(live []inventory.Tag, resolved bool) {
+	listed := make(map[string]bool, len(live))
+	var at map[string][]string
+	if resolved {
+		at = map[string][]string{}
+	}
+	for _, t := range live {
+		listed[t.Name] = true
+		if resolved && t.Digest != "" {
+			at[t.Digest] = append(at[t.Digest], t.Name)
+		}
+	}
+	now := a.opt.Now()
 	a.mu.Lock()
-	a.res.Diff = diff
+	a.listed, a.tagsAt, a.lastCheck = listed, at, now
 	a.mu.Unlock()
-	if !diff.Empty() {
-		a.log.Info("repository changed since the plan", "diff", diff.String())
+	a.sinceCheck.Store(0)
+}
+
+// pendingPlan is the plan without the deletes this run already made: the deletes still to check
+// the repository against.
+func (a *applier) pendingPlan() *Plan {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := *a.p
+	q.Decisions = make([]Decision, 0, len(a.p.Decisions))
+	for _, d := range a.p.Decisions {
+		if d.Action == Delete && a.removed[d.Digest] {
+			continue
+		}
+		q.Decisions = append(q.Decisions, d)
 	}
-	if len(conflicts) > 0 {
-		return &StaleError{Repository: a.repo, Diff: diff, Conflicts: conflicts}
-	}
-	return nil
+	return &q
 }
 
 // resolveAll resolves tags to digests with bounded concurrency. Tags gone meanwhile are left out.
@@ -101,18 +230,19 @@ func (a *applier) resolveAll(ctx context.Context, names []string) ([]inventory.T
 	return tags, nil
 }
 
-// reachConflicts walks the images the plan does not know (new tags, and tags moved onto new
-// digests) and reports each tag whose image lists, at any depth, a manifest the plan deletes:
-// deleting it by digest would break the image.
+// reachConflicts walks the images the plan does not account for (new tags, and tags moved onto
+// digests the plan does not decide or this run removed and someone pushed again) and reports
+// each tag whose image lists, at any depth, a manifest still to be deleted: deleting it by
+// digest would break the image.
 func (a *applier) reachConflicts(ctx context.Context, d PlanDiff) ([]Conflict, error) {
 	tagsOf := map[string][]TagMove{} // unknown digest -> tags pointing at it
 	for _, t := range d.Added {
-		if t.Digest != "" && a.byDigest[t.Digest] == nil {
+		if t.Digest != "" && !a.settled(t.Digest) {
 			tagsOf[t.Digest] = append(tagsOf[t.Digest], TagMove{Tag: t.Name, Live: t.Digest})
 		}
 	}
 	for _, m := range d.Moved {
-		if a.byDigest[m.Live] == nil {
+		if !a.settled(m.Live) {
 			tagsOf[m.Live] = append(tagsOf[m.Live], m)
 		}
 	}
@@ -160,8 +290,8 @@ type walker struct {
 	children map[string][]string
 }
 
-// findDeleted returns a planned-delete digest reachable from digest through index children, or
-// "" when there is none. Digests the plan keeps are not followed: the plan kept their closure.
+// findDeleted returns a digest still to be deleted reachable from digest through index children,
+// or "" when there is none. Digests the plan keeps are not followed: the plan kept their closure.
 func (w *walker) findDeleted(ctx context.Context, digest string, depth int) (string, error) {
 	if depth > maxIndexDepth {
 		return "", nil
@@ -171,10 +301,10 @@ func (w *walker) findDeleted(ctx context.Context, digest string, depth int) (str
 		return "", err
 	}
 	for _, c := range kids {
-		if w.a.deleted[c] {
+		if w.a.pendingDelete(c) {
 			return c, nil
 		}
-		if w.a.byDigest[c] != nil {
+		if w.a.settled(c) {
 			continue
 		}
 		hit, err := w.findDeleted(ctx, c, depth+1)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -37,6 +38,18 @@ type applier struct {
 	removed map[string]bool
 	// parents: for each child digest, the planned-delete indexes fetched this run that list it.
 	parents map[string][]string
+	// listed: the tag names the last listing found.
+	listed map[string]bool
+	// tagsAt: for each digest, the tags the last check resolved to it (digest mode).
+	tagsAt map[string][]string
+	// lastCheck: when the tags were last listed (and, in digest mode, resolved).
+	lastCheck time.Time
+
+	// gate is held shared by each digest-mode item until its DELETE is answered, and exclusively
+	// by a re-listing, which so sees no delete in flight.
+	gate sync.RWMutex
+	// sinceCheck counts the digest DELETEs made since the last listing.
+	sinceCheck atomic.Int64
 
 	// fallback is set when an auto-mode tag DELETE was refused as unsupported.
 	fallback atomic.Bool
@@ -102,7 +115,9 @@ func (a *applier) runTag(ctx context.Context, auto bool) (fallback bool) {
 }
 
 // runDigest deletes every deleted manifest by digest, level by level: indexes before their
-// children, and a child only once every planned-delete index listing it is gone.
+// children, and a child only once every planned-delete index listing it is gone. Before each
+// level after the first (the first follows the preflight check), it lists and resolves the tags
+// again and stops on a conflict.
 func (a *applier) runDigest(ctx context.Context) {
 	levels := a.levels()
 	total := 0
@@ -112,7 +127,16 @@ func (a *applier) runDigest(ctx context.Context) {
 	a.total.Store(int64(total))
 	a.done.Store(0)
 	for i, level := range levels {
-		if !a.canStart(ctx) {
+		stop := !a.canStart(ctx)
+		if !stop && i > 0 && !a.opt.DryRun {
+			if err := a.relist(ctx); err != nil {
+				if ctx.Err() == nil {
+					a.abort(err)
+				}
+				stop = true
+			}
+		}
+		if stop {
 			for _, l := range levels[i:] {
 				a.addRemaining(len(l))
 			}
@@ -153,6 +177,34 @@ func (a *applier) fanOut(ctx context.Context, items []*Decision, fn func(context
 		})
 	}
 	_ = g.Wait() // items report into the result; none returns an error
+}
+
+// aborted reports whether the run was stopped.
+func (a *applier) aborted() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.abortErr != nil
+}
+
+// pendingDelete reports whether the plan deletes digest and this run has not removed it yet.
+func (a *applier) pendingDelete(digest string) bool {
+	if !a.deleted[digest] {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.removed[digest]
+}
+
+// settled reports whether the plan accounts for digest's closure: it decides the digest, and this
+// run has not removed it (a removed digest that is back was pushed again by someone else).
+func (a *applier) settled(digest string) bool {
+	if a.byDigest[digest] == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.removed[digest]
 }
 
 // canStart reports whether a new item may start.
@@ -316,23 +368,27 @@ func (b *budget) give(n int) { b.used.Add(-int64(n)) }
 // spent reports whether no delete is left.
 func (b *budget) spent() bool { return b.max > 0 && b.used.Load() >= b.max }
 
-// recheck resolves each of d's planned tags right before deleting (invariant 5). It returns the
-// tags still pointing at d.Digest, records gone and moved ones, and counts tags that could not
-// be checked in failed (recorded as failures) or, when ctx is done, in cancelled.
-func (a *applier) recheck(ctx context.Context, d *Decision) (live []string, failed, cancelled int) {
-	for i, tag := range d.Tags {
+// recheck resolves each of tags, planned with d, right before deleting (invariant 5). It returns
+// the tags still pointing at d.Digest, records gone and moved ones, and counts tags that could
+// not be checked in failed (recorded as failures) or, when ctx is done, in cancelled. With
+// byDigest set (digest mode), a tag that moved onto another digest this run still deletes is not
+// skipped: that digest's DELETE removes it, and journals it as one of its tags.
+func (a *applier) recheck(ctx context.Context, d *Decision, tags []string, byDigest bool) (live []string, failed, cancelled int) {
+	for i, tag := range tags {
 		if ctx.Err() != nil {
-			return live, failed, len(d.Tags) - i
+			return live, failed, len(tags) - i
 		}
 		desc, err := a.t.Resolve(ctx, a.repo, tag)
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
 			a.goneTag(tag)
 		case err != nil && ctx.Err() != nil:
-			return live, failed, len(d.Tags) - i
+			return live, failed, len(tags) - i
 		case err != nil:
 			a.fail(tag, d.Digest, fmt.Errorf("re-checking tag before delete: %w", err))
 			failed++
+		case desc.Digest != d.Digest && byDigest && a.pendingDelete(desc.Digest):
+			a.log.Info("tag moved onto another digest the plan deletes: it goes with that one", "tag", tag, "planned", d.Digest, "live", desc.Digest)
 		case desc.Digest != d.Digest:
 			a.skip(TagMove{Tag: tag, Planned: d.Digest, Live: desc.Digest})
 		default:
@@ -343,8 +399,8 @@ func (a *applier) recheck(ctx context.Context, d *Decision) (live []string, fail
 }
 
 // manifest returns d's exact bytes and media type for the journal: from the ManifestSource when
-// it has them, else by GET.
-func (a *applier) manifest(ctx context.Context, digest string) ([]byte, string, error) {
+// it has them (fromSource), else by GET, which also shows the manifest is still there.
+func (a *applier) manifest(ctx context.Context, digest string) (raw []byte, mediaType string, fromSource bool, err error) {
 	if a.opt.Manifests != nil {
 		if raw, mt, ok := a.opt.Manifests.Get(digest); ok && bytesMatch(digest, raw) {
 			if mt == "" {
@@ -353,16 +409,16 @@ func (a *applier) manifest(ctx context.Context, digest string) ([]byte, string, 
 				}
 			}
 			if mt != "" {
-				return raw, mt, nil
+				return raw, mt, true, nil
 			}
 		}
 	}
 	raw, desc, err := a.t.FetchManifest(ctx, a.repo, digest)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	if !bytesMatch(digest, raw) {
-		return nil, "", fmt.Errorf("fetching %s: %w", digest, registry.ErrDigestMismatch)
+		return nil, "", false, fmt.Errorf("fetching %s: %w", digest, registry.ErrDigestMismatch)
 	}
 	mt := desc.MediaType
 	if mt == "" {
@@ -370,7 +426,7 @@ func (a *applier) manifest(ctx context.Context, digest string) ([]byte, string, 
 			mt = m.MediaType
 		}
 	}
-	return raw, mt, nil
+	return raw, mt, false, nil
 }
 
 // bytesMatch reports whether raw hashes to digest; digests of other algorithms than sha256 are

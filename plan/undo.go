@@ -80,7 +80,7 @@ func (f UndoFailure) MarshalJSON() ([]byte, error) {
 	}{plain(f), msg})
 }
 
-// Error renders the failure with what is missing.
+// Error renders the failure with what is missing, credentials redacted.
 func (f UndoFailure) Error() string {
 	what := f.Digest
 	if f.Tag != "" {
@@ -94,16 +94,21 @@ func (f UndoFailure) Error() string {
 	if n := len(f.MissingChildren); n > 0 {
 		fmt.Fprintf(&b, " (%d children missing, e.g. %s)", n, short(f.MissingChildren[0]))
 	}
-	return b.String()
+	return Redact(b.String())
 }
 
 // Unwrap returns the underlying error.
 func (f UndoFailure) Unwrap() error { return f.Err }
 
-// Undo puts back what the apply runs recorded in a journal deleted: every manifest deleted by
-// digest, byte-identical (pushed by digest with its media type, children before their indexes),
-// then every deleted tag, pointing at its digest again. What is already present is skipped; a tag
-// that now points at another digest is reported and left alone.
+// Undo puts back what the apply runs recorded in a journal deleted: every manifest journaled for
+// a delete by digest, byte-identical (pushed by digest with its media type, children before their
+// indexes), then every journaled tag, pointing at its digest again. What is already present is
+// skipped; a tag that now points at another digest is reported and left alone.
+//
+// Every intent counts, whatever outcome follows it (pending, deleted, gone, failed): a DELETE
+// whose answer was lost may have happened all the same (a timeout recorded as failed, or a retry
+// answered 404 recorded as gone), and only the registry knows. Undo asks it: what is absent is
+// pushed back, what is present is left alone. Only tags journaled as not attempted are skipped.
 //
 // Undo works while the registry still holds the blobs, that is before its garbage collection:
 // after it, manifests whose config, layers or children were collected cannot be restored, and
@@ -129,7 +134,7 @@ func Undo(ctx context.Context, journal io.Reader, t registry.Target, opt UndoOpt
 	u.res.Repository = repo
 	u.res.DryRun = opt.DryRun
 	for _, e := range entries {
-		if e.manifestDeleted {
+		if e.byDigest {
 			u.total++
 		}
 		u.total += len(e.restoreTags())
@@ -171,20 +176,24 @@ type undoEntry struct {
 	raw       []byte
 	children  []string // index children, from raw
 	blobs     []string // config and layers, from raw
-	// manifestDeleted: deleted by digest (or journaled for it with no outcome).
-	manifestDeleted bool
-	pendingDigest   bool
-	tags            map[string]*tagState
-	order           []string // tag names in journal order
+	// byDigest: journaled for a delete by digest (whatever the outcome): restore it if absent.
+	byDigest bool
+	tags     map[string]*tagState
+	order    []string // tag names in journal order
 }
 
-type tagState struct{ deleted, pending bool }
+// tagState is what the journal says about one tag of a digest.
+type tagState struct {
+	// notAttempted: the last intent naming the tag was followed by a not-attempted outcome.
+	notAttempted bool
+}
 
-// restoreTags returns the tags to put back: deleted by apply, or journaled with no outcome.
+// restoreTags returns the tags to put back if absent: every journaled tag whose delete was
+// attempted (or may have been: no outcome), in journal order.
 func (e *undoEntry) restoreTags() []string {
 	var out []string
 	for _, name := range e.order {
-		if s := e.tags[name]; s.deleted || s.pending {
+		if !e.tags[name].notAttempted {
 			out = append(out, name)
 		}
 	}
@@ -195,8 +204,6 @@ func (e *undoEntry) restoreTags() []string {
 func undoEntries(recs []JournalRecord) (map[string]*undoEntry, string, error) {
 	repo := ""
 	entries := map[string]*undoEntry{}
-	lastBy := map[string]Mode{}
-	lastTags := map[string][]string{}
 	for i, r := range recs {
 		switch r.Type {
 		case RecordHeader:
@@ -229,43 +236,21 @@ func undoEntries(recs []JournalRecord) (map[string]*undoEntry, string, error) {
 					e.tags[tag] = s
 					e.order = append(e.order, tag)
 				}
-				s.pending = true
+				s.notAttempted = false
 			}
-			if r.By == ModeDigest {
-				e.pendingDigest = true
-			}
-			lastBy[r.Digest], lastTags[r.Digest] = r.By, r.Tags
+			e.byDigest = e.byDigest || r.By == ModeDigest
 		case RecordOutcome:
 			e := entries[r.Digest]
-			if e == nil {
-				continue // an outcome whose intent was cut off: nothing to restore from
+			if e == nil || r.Tag == "" || r.Outcome != OutcomeNotAttempted {
+				continue // undo asks the registry what is gone; only "not attempted" is certain
 			}
-			deleted := r.Outcome == OutcomeDeleted
-			if r.Tag != "" {
-				if s := e.tags[r.Tag]; s != nil {
-					s.pending = false
-					s.deleted = s.deleted || deleted
-				}
-				continue
-			}
-			// A digest delete removes the tags journaled with it.
-			e.pendingDigest = false
-			e.manifestDeleted = e.manifestDeleted || deleted
-			if lastBy[r.Digest] == ModeDigest {
-				for _, tag := range lastTags[r.Digest] {
-					if s := e.tags[tag]; s != nil {
-						s.pending = false
-						s.deleted = s.deleted || deleted
-					}
-				}
+			if s := e.tags[r.Tag]; s != nil {
+				s.notAttempted = true
 			}
 		}
 	}
 	if repo == "" {
 		return nil, "", fmt.Errorf("%w: no repository in the header", ErrJournal)
-	}
-	for _, e := range entries {
-		e.manifestDeleted = e.manifestDeleted || e.pendingDigest
 	}
 	return entries, repo, nil
 }
@@ -296,7 +281,7 @@ func (u *undoer) heights() [][]*undoEntry {
 		v := 0
 		if depth < maxIndexDepth {
 			for _, c := range u.entries[d].children {
-				if ce := u.entries[c]; ce != nil && ce.manifestDeleted {
+				if ce := u.entries[c]; ce != nil && ce.byDigest {
 					v = max(v, h(c, depth+1)+1)
 				}
 			}
@@ -306,7 +291,7 @@ func (u *undoer) heights() [][]*undoEntry {
 	}
 	var out [][]*undoEntry
 	for d, e := range u.entries {
-		if !e.manifestDeleted {
+		if !e.byDigest {
 			continue
 		}
 		lv := h(d, 0)
@@ -337,7 +322,8 @@ func (u *undoer) each(ctx context.Context, entries []*undoEntry, fn func(context
 	_ = g.Wait() // fn records failures into the result
 }
 
-// restoreManifest pushes a manifest deleted by digest back under its digest.
+// restoreManifest pushes a manifest journaled for a delete by digest back under its digest, if the
+// registry no longer has it.
 func (u *undoer) restoreManifest(ctx context.Context, e *undoEntry) {
 	defer u.step()
 	_, err := u.t.Resolve(ctx, u.repo, e.digest)
@@ -358,7 +344,8 @@ func (u *undoer) restoreManifest(ctx context.Context, e *undoEntry) {
 	u.record(func(r *UndoResult) { r.RestoredManifests = append(r.RestoredManifests, e.digest) })
 }
 
-// restoreTags puts an entry's deleted tags back, each pointing at the entry's digest.
+// restoreTags puts an entry's journaled tags back where absent, each pointing at the entry's
+// digest.
 func (u *undoer) restoreTags(ctx context.Context, e *undoEntry) {
 	tags := e.restoreTags()
 	u.mu.Lock()

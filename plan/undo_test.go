@@ -141,11 +141,19 @@ func TestUndoEntriesFromJournal(t *testing.T) {
 		wantTags     []string
 		wantManifest bool
 	}{
-		{"tag deleted", []JournalRecord{hdr,
+		{"tag deleted, tag gone (a retried DELETE may have removed it)", []JournalRecord{hdr,
 			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a", "b"}, By: ModeTag, Outcome: OutcomePending},
 			{Type: RecordOutcome, Digest: d, Tag: "a", Outcome: OutcomeDeleted},
 			{Type: RecordOutcome, Digest: d, Tag: "b", Outcome: OutcomeGone},
+		}, []string{"a", "b"}, false},
+		{"tag delete failed (a timeout may hide a delete made)", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeTag, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Tag: "a", Outcome: OutcomeFailed, Error: "504"},
 		}, []string{"a"}, false},
+		{"digest gone", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Outcome: OutcomeGone},
+		}, []string{"a"}, true},
 		{"killed before the outcome", []JournalRecord{hdr,
 			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
 		}, []string{"a"}, true},
@@ -156,15 +164,23 @@ func TestUndoEntriesFromJournal(t *testing.T) {
 			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
 			{Type: RecordOutcome, Digest: d, Outcome: OutcomeDeleted},
 		}, []string{"a"}, true},
-		{"digest delete failed", []JournalRecord{hdr,
+		{"digest delete failed (restored only if absent)", []JournalRecord{hdr,
 			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a"}, By: ModeDigest, Outcome: OutcomePending},
 			{Type: RecordOutcome, Digest: d, Outcome: OutcomeFailed, Error: "500"},
-		}, nil, false},
+		}, []string{"a"}, true},
 		{"not attempted", []JournalRecord{hdr,
 			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a", "b"}, By: ModeTag, Outcome: OutcomePending},
 			{Type: RecordOutcome, Digest: d, Tag: "a", Outcome: OutcomeDeleted},
 			{Type: RecordOutcome, Digest: d, Tag: "b", Outcome: OutcomeNotAttempted},
 		}, []string{"a"}, false},
+		{"not attempted, then deleted by a later run", []JournalRecord{hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"a", "b"}, By: ModeTag, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Tag: "a", Outcome: OutcomeDeleted},
+			{Type: RecordOutcome, Digest: d, Tag: "b", Outcome: OutcomeNotAttempted},
+			hdr,
+			{Type: RecordManifest, Digest: d, Raw: raw, Tags: []string{"b"}, By: ModeTag, Outcome: OutcomePending},
+			{Type: RecordOutcome, Digest: d, Tag: "b", Outcome: OutcomeDeleted},
+		}, []string{"a", "b"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			entries, repo, err := undoEntries(tc.recs)
@@ -175,8 +191,8 @@ func TestUndoEntriesFromJournal(t *testing.T) {
 			if diff := cmp.Diff(tc.wantTags, e.restoreTags()); diff != "" {
 				t.Errorf("tags to restore (-want +got):\n%s", diff)
 			}
-			if e.manifestDeleted != tc.wantManifest {
-				t.Errorf("manifest deleted %v, want %v", e.manifestDeleted, tc.wantManifest)
+			if e.byDigest != tc.wantManifest {
+				t.Errorf("manifest to restore %v, want %v", e.byDigest, tc.wantManifest)
 			}
 		})
 	}
