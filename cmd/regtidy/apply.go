@@ -75,6 +75,9 @@ undo can put it back, and treats "already gone" as done, so running it again fin
 
 // applyPlan carries out p and reports the result; a partial run returns errPartial.
 func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan.Plan, af *applyFlags) error {
+	if p.Cost.Mode == string(plan.ModeVersion) {
+		return o.applyGHCR(ctx, c, p, af)
+	}
 	modeName := af.mode
 	if modeName == "" {
 		modeName = firstNonEmpty(p.Cost.Requested, p.Cost.Mode)
@@ -145,7 +148,7 @@ func (o *rootOptions) writeApplyResult(r *plan.ApplyResult, af *applyFlags) erro
 		if ref == "" {
 			ref = f.Digest
 		}
-		fmt.Fprintf(w, "FAILED %s: %v\n", ref, f.Err)
+		fmt.Fprintf(w, "FAILED %s: %s\n", ref, plan.Redact(fmt.Sprint(f.Err)))
 	}
 	if r.Remaining > 0 {
 		fmt.Fprintf(w, "%d deletes not done yet (--max-deletes or interrupted): run the same command again to continue\n", r.Remaining)

@@ -8,6 +8,7 @@ import (
 	"github.com/regtidy/regtidy/internal/units"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
+	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/regtidy/regtidy/registry/transport"
 )
 
@@ -16,6 +17,8 @@ type listing struct {
 	inv   *inventory.Inventory
 	build inventory.BuildStats
 	stats transport.Stats
+	// ghcr is set for GitHub Container Registry repositories.
+	ghcr *ghcrBackend
 }
 
 // listRepo builds the inventory of repo through c, with the manifest cache and progress the flags
@@ -29,13 +32,32 @@ func (o *rootOptions) listRepo(ctx context.Context, c *registry.Client, repo str
 		defer cache.Close()
 	}
 	pr := o.newProgress()
-	inv, st, err := inventory.Build(ctx, c, repo, inventory.BuildOptions{
+	bopt := inventory.BuildOptions{
 		Cache:       cache,
 		Concurrency: o.concurrency,
 		IsNotFound:  func(err error) bool { return errors.Is(err, registry.ErrNotFound) },
 		Progress:    pr.update,
 		Logger:      o.logger(),
-	})
+	}
+	var (
+		inv *inventory.Inventory
+		st  inventory.BuildStats
+		gb  *ghcrBackend
+	)
+	if o.isGHCR(repo) {
+		// Tags and manifests through the OCI API; version ids through the REST API.
+		if gb, err = o.ghcr(ctx, repo); err == nil {
+			var gs ghcr.InventoryStats
+			inv, gs, err = ghcr.BuildInventory(ctx, c, repo, gb.rest, gb.state, bopt)
+			st = gs.Build
+			err = budgetError(gb.save(ctx, err))
+			if err == nil && gs.Unlisted > 0 {
+				fmt.Fprintf(o.stderr, "regtidy: %d tagged manifests have no package version listed yet (pushed while listing?): they will not be deleted\n", gs.Unlisted)
+			}
+		}
+	} else {
+		inv, st, err = inventory.Build(ctx, c, repo, bopt)
+	}
 	pr.wait()
 	if err != nil {
 		return nil, err
@@ -46,7 +68,7 @@ func (o *rootOptions) listRepo(ctx context.Context, c *registry.Client, repo str
 	if len(inv.Vanished) > 0 {
 		fmt.Fprintf(o.stderr, "regtidy: %d tags were deleted while listing (skipped): %s\n", len(inv.Vanished), firstFew(inv.Vanished, 5))
 	}
-	return &listing{inv: inv, build: st, stats: c.Counter().Snapshot()}, nil
+	return &listing{inv: inv, build: st, stats: c.Counter().Snapshot(), ghcr: gb}, nil
 }
 
 // printStats writes request counts to stderr when --stats is set.

@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/regtidy/regtidy/plan"
 )
 
 // Exit codes.
@@ -54,13 +56,13 @@ func exitCode(err error) int {
 		fmt.Fprintln(os.Stderr, "regtidy: interrupted")
 		return exitCancel
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "regtidy:", err)
+		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
 		return exitUsage
 	case errors.Is(err, errPartial):
-		fmt.Fprintln(os.Stderr, "regtidy:", err)
+		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
 		return exitPartial
 	default:
-		fmt.Fprintln(os.Stderr, "regtidy:", err)
+		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
 		return exitError
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/registry"
+	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/regtidy/regtidy/source"
 	"github.com/spf13/cobra"
 )
@@ -116,6 +117,11 @@ func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo str
 		return nil, err
 	}
 	p.CreatedAt = time.Now().UTC()
+	if l.ghcr != nil {
+		p.Cost = ghcr.PlanCost(p, l.ghcr.state, o.gh.hourly)
+		p.Cost.Requested = string(plan.ModeVersion)
+		return p, nil
+	}
 	p.Cost = plan.EstimateCost(p, mode)
 	p.Cost.Requested = string(mode)
 	return p, nil

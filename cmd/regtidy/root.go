@@ -31,6 +31,10 @@ type rootOptions struct {
 	verbose    int
 	noProgress bool
 
+	// GitHub Container Registry.
+	gh   ghcrOptions
+	root *cobra.Command
+
 	// Profiling (hidden flags).
 	cpuProfile string
 	memProfile string
@@ -48,6 +52,8 @@ thin images in the registry (compose).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	o.root = root
+	o.gh.add(o)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/regtidy/regtidy/plan"
+	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/spf13/cobra"
 )
 
@@ -24,11 +26,18 @@ and reported.`,
 			if err := o.checkFormat(); err != nil {
 				return err
 			}
-			f, err := os.Open(args[0])
+			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
-			defer f.Close()
+			recs, err := plan.ReadJournal(bytes.NewReader(data))
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if ghcr.IsVersionJournal(recs) {
+				return o.undoGHCR(cmd.Context(), recs[0].Repository, data, dryRun)
+			}
+			f := bytes.NewReader(data)
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -61,7 +70,7 @@ and reported.`,
 					fmt.Fprintf(w, "left alone: %s now points at %s (it was %s)\n", c.Tag, short(c.Live), short(c.Planned))
 				}
 				for _, f := range res.Failed {
-					fmt.Fprintf(w, "NOT RESTORED %s %s: %v\n", f.Digest, f.Tag, f.Err)
+					fmt.Fprintf(w, "NOT RESTORED %s %s: %s\n", f.Digest, f.Tag, plan.Redact(fmt.Sprint(f.Err)))
 				}
 			}
 			if err != nil {
@@ -138,7 +147,7 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 					fmt.Fprintf(w, "moved %s: %s -> %s (checked as it is now)\n", m.Tag, short(m.Planned), short(m.Live))
 				}
 				for _, u := range res.Unchecked {
-					fmt.Fprintf(w, "could not check %s: %v\n", u.Tag, u.Err)
+					fmt.Fprintf(w, "could not check %s: %s\n", u.Tag, plan.Redact(fmt.Sprint(u.Err)))
 				}
 				if res.OK() {
 					fmt.Fprintln(w, "every tag resolves whole")

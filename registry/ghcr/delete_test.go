@@ -91,8 +91,11 @@ func TestDeleteBacksOffOnSecondaryLimit(t *testing.T) {
 		t.Errorf("deleted %d of 300", sum.Deleted)
 	}
 	es := e.Stats().REST[ghcremu.EndpointDelete]
-	if es.SecondaryLimited != 1 {
-		t.Errorf("secondary-limit answers = %d, want one, then a pace under the limit", es.SecondaryLimited)
+	// The first answer lowers the ceiling under the limit; after quiet windows the ceiling is raised
+	// again to probe, and a probe that meets the limit doubles the quiet stretch before the next:
+	// over this run of about six minutes, the first answer and at most two probes.
+	if es.SecondaryLimited < 1 || es.SecondaryLimited > 3 {
+		t.Errorf("secondary-limit answers = %d, want one, then at most two probes of a raised ceiling", es.SecondaryLimited)
 	}
 	if c.Pace() >= 60 {
 		t.Errorf("pace %v a minute after a secondary-limit answer, want below the limit of 60", c.Pace())

@@ -106,6 +106,25 @@ func (s *rateState) spread(now time.Time) float64 {
 	return float64(s.rl.Remaining) / left.Minutes()
 }
 
+// headroom returns how many more requests the client can send before a budget it knows of is
+// spent: the stated request budget (WithMaxRequests) and the primary limit as last seen (while its
+// window lasts), less the requests sent since; math.MaxInt when it knows of neither.
+func (c *Client) headroom() int {
+	n := math.MaxInt
+	c.budget.mu.Lock()
+	if c.budget.max > 0 {
+		n = max(c.budget.max-c.budget.sent, 0)
+	}
+	c.budget.mu.Unlock()
+	now := c.now()
+	c.limits.mu.Lock()
+	if rl := c.limits.rl; rl.Known && now.Before(rl.Reset.Add(time.Second)) {
+		n = min(n, max(rl.Remaining, 0))
+	}
+	c.limits.mu.Unlock()
+	return n
+}
+
 // budget is the stated request and time budget of a run.
 type budget struct {
 	mu       sync.Mutex
@@ -147,7 +166,8 @@ const clientWindow = 61 * time.Second
 
 // pointsLimiter keeps each endpoint under the secondary limit: a sliding window of the points
 // sent, and a pause after a secondary-limit answer. A request's points count from when it is sent
-// and, once answered, from the answer's time: never earlier than GitHub counted them.
+// and, once answered, from the answer's time: never earlier than GitHub counted them. A
+// secondary-limit answer lowers the endpoint's ceiling; quiet windows raise it back (see recover).
 type pointsLimiter struct {
 	ceiling int
 	mu      sync.Mutex
@@ -162,7 +182,24 @@ type endpointWindow struct {
 	sum          int
 	ceiling      int
 	blockedUntil time.Time
+	// max is the configured ceiling, which recovery never passes. calmFrom is when the quiet
+	// stretch that earns the next raise began (the end of the last pause, or the last raise);
+	// raised says the ceiling rose since it last dropped; strikes counts drops that followed a
+	// raise, each doubling the quiet stretch a raise needs.
+	max      int
+	calmFrom time.Time
+	raised   bool
+	strikes  int
 }
+
+// Recovery of an endpoint's ceiling after secondary-limit answers.
+const (
+	// recoverySteps is how many raises bring the lowest ceiling back to the configured one: each
+	// adds this fraction of it.
+	recoverySteps = 8
+	// maxStrikes caps the doublings of the quiet stretch a raise needs: 2^4 windows, 16 minutes.
+	maxStrikes = 4
+)
 
 // pointEvent is one request's points and the time they count from.
 type pointEvent struct {
@@ -178,7 +215,7 @@ func (l *pointsLimiter) get(endpoint string) *endpointWindow {
 	}
 	w := l.byName[endpoint]
 	if w == nil {
-		w = &endpointWindow{ceiling: l.ceiling}
+		w = &endpointWindow{ceiling: l.ceiling, max: l.ceiling}
 		l.byName[endpoint] = w
 	}
 	return w
@@ -223,17 +260,46 @@ func (l *pointsLimiter) settle(endpoint string, ev *pointEvent, now time.Time) {
 // block pauses the endpoint until t after a secondary-limit answer at now. The limit is tighter
 // than assumed (or shared with another client of the token), so unless the endpoint was paused
 // already (answers to requests of the same burst), its ceiling drops to three quarters of the
-// lower of itself and the points sent within the window.
+// lower of itself and the points sent within the window. The quiet stretch that raises it back
+// starts again at the end of the pause.
 func (l *pointsLimiter) block(endpoint string, now, t time.Time) {
 	w := l.get(endpoint)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recover(now)
 	if !w.blockedUntil.After(now) {
 		w.prune(now)
+		if w.raised {
+			w.strikes = min(w.strikes+1, maxStrikes)
+		}
+		w.raised = false
 		w.ceiling = max(min(w.ceiling, w.sum)*3/4, PointsMutation)
 	}
 	if t.After(w.blockedUntil) {
 		w.blockedUntil = t
+	}
+	w.calmFrom = w.blockedUntil
+}
+
+// recover raises a lowered ceiling for the quiet stretches passed by now: by an eighth of the
+// configured ceiling (never past it) for each, a stretch being one window (clientWindow) without
+// a secondary-limit answer, or twice as long for each drop that followed a raise (the raised
+// ceiling proved too high: probe less often), up to 16 windows. A limit met while few points were
+// sent (another client of the token, a passing burst) so slows the endpoint for minutes, not for
+// the rest of the run. Back at the configured ceiling, a stretch is one window again.
+func (w *endpointWindow) recover(now time.Time) {
+	if w.calmFrom.IsZero() {
+		return
+	}
+	quiet := clientWindow << w.strikes
+	step := max(w.max/recoverySteps, 1)
+	for w.ceiling < w.max && !now.Before(w.calmFrom.Add(quiet)) {
+		w.ceiling = min(w.ceiling+step, w.max)
+		w.calmFrom = w.calmFrom.Add(quiet)
+		w.raised = true
+	}
+	if w.ceiling >= w.max {
+		w.strikes = 0
 	}
 }
 
@@ -241,6 +307,7 @@ func (l *pointsLimiter) block(endpoint string, now, t time.Time) {
 func (w *endpointWindow) readyAt(now time.Time, points int) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recover(now)
 	w.prune(now)
 	at := now
 	if w.blockedUntil.After(at) {
@@ -359,13 +426,14 @@ func (c *Client) paceAt(now time.Time) float64 {
 	c.pacer.mu.Lock()
 	rate := min(c.pacer.rate, c.pacer.ceiling)
 	c.pacer.mu.Unlock()
-	return min(rate, c.limits.spread(now), float64(c.points.ceilingOf(EndpointDelete))/PointsMutation)
+	return min(rate, c.limits.spread(now), float64(c.points.ceilingOf(EndpointDelete, now))/PointsMutation)
 }
 
-// ceilingOf returns the points per window the endpoint is kept under.
-func (l *pointsLimiter) ceilingOf(endpoint string) int {
+// ceilingOf returns the points per window the endpoint is kept under at now.
+func (l *pointsLimiter) ceilingOf(endpoint string, now time.Time) int {
 	w := l.get(endpoint)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recover(now)
 	return w.ceiling
 }

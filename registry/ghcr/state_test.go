@@ -3,8 +3,10 @@ package ghcr
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,16 +75,22 @@ func TestSyncResumesAfterPrimaryBudgetRunsOut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	other := client(t, e, clock, WithToken("someone-else"), WithOwnerKind(Org))
 
-	totalRequests, runs := 0, 0
+	totalRequests, totalNew, runs := 0, 0, 0
+	var oldest int64 // the cursor's oldest version after the last interrupted run
 	for ; runs < 10; runs++ {
 		st, err := LoadState(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := client(t, e, clock, WithMaxWait(10*time.Minute), WithConcurrency(3))
+		rec := &pageRecorder{next: http.DefaultTransport}
+		c := client(t, e, clock, WithMaxWait(10*time.Minute), WithConcurrency(3), WithTransport(rec))
 		stats, err := c.Sync(t.Context(), st)
 		totalRequests += stats.Requests
-		t.Logf("run %d: %+v, cursor %+v, err %v", runs, stats, st.Listing, err)
+		totalNew += stats.New
+		t.Logf("run %d: %+v, cursor %+v, pages %v, err %v", runs, stats, st.Listing, rec.answered(), err)
+		if stats.Resumed != (runs > 0) {
+			t.Errorf("run %d: Resumed = %v", runs, stats.Resumed)
+		}
 		if serr := st.Save(t.Context(), path, clock.Now()); serr != nil {
 			t.Fatal(serr)
 		}
@@ -96,6 +104,16 @@ func TestSyncResumesAfterPrimaryBudgetRunsOut(t *testing.T) {
 		if st.Listing == nil || st.Listing.Page == 0 {
 			t.Fatalf("run %d stopped with no listing cursor: %+v", runs, st.Listing)
 		}
+		// Every page this run fetched lies within the cursor: none is read again for lack of an
+		// earlier page that later ones overtook when the budget ran out.
+		if pages := rec.answered(); len(pages) > 0 && slices.Max(pages) > st.Listing.Page {
+			t.Errorf("run %d fetched pages %v but its cursor stops at page %d", runs, pages, st.Listing.Page)
+		}
+		// A resumed run goes on from where the last one stopped: older versions, not page 1 again.
+		if oldest != 0 && st.Listing.Oldest >= oldest {
+			t.Errorf("run %d: cursor's oldest version %d, want older than the last run's %d", runs, st.Listing.Oldest, oldest)
+		}
+		oldest = st.Listing.Oldest
 		if runs == 0 {
 			// Between runs someone deletes 25 of the versions already listed and pushes 5 new
 			// ones: unread versions move up two pages, onto pages already read.
@@ -121,6 +139,11 @@ func TestSyncResumesAfterPrimaryBudgetRunsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	totalRequests += stats.Requests
+	totalNew += stats.New
+	// 300 versions, then 5 pushed: each counted new exactly once across the runs.
+	if totalNew != 305 {
+		t.Errorf("%d versions counted new over the runs, want each of the 305 once", totalNew)
+	}
 	live, got := liveMap(e), stateMap(st)
 	var missing, stale int
 	for d, id := range live {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/regtidy/regtidy/inventory"
 )
@@ -23,7 +27,9 @@ type SyncStats struct {
 
 // Sync brings st up to date with the package's versions at the least cost in requests:
 //
-//   - with no complete listing behind it, it lists every page (page 1, then the rest concurrently);
+//   - with no complete listing behind it, it lists every page (page 1, then the rest concurrently,
+//     never more pages in flight than the budget left pays for, so that a spent budget leaves
+//     the pages fetched consecutive and the cursor covers them all);
 //   - after one, it lists from page 1 until a page holds only versions no newer than st.HighWater
 //     (usually one or two requests);
 //   - after an interrupted listing, it resumes at the page where that one stopped, stepping back
@@ -93,7 +99,7 @@ func (c *Client) Sync(ctx context.Context, st *State) (stats SyncStats, err erro
 			stats.Pages++
 		}
 		last = first.last
-		err = c.listRest(ctx, *first, func(p page) error {
+		err = c.listInOrder(ctx, *first, c.fetchPage, func(p page) error {
 			if p.number != first.number {
 				stats.Pages++
 			}
@@ -123,6 +129,96 @@ func (c *Client) Sync(ctx context.Context, st *State) (stats SyncStats, err erro
 	st.Listing = nil
 	stats.Complete = true
 	return stats, nil
+}
+
+// listInOrder fetches, with fetch, the pages after first up to the last, concurrently
+// (WithConcurrency), then, if versions were pushed meanwhile, any pages past the last while they
+// come back full, as listRest does; onPage is called one page at a time, not in page order.
+//
+// Unlike listRest, it never has more pages in flight than the budgets it knows of (the primary
+// limit as last seen, WithMaxRequests) can still pay for, and once they are spent it sends one
+// page at a time. So when a budget runs out, the pages fetched are pages first.number+1 to some
+// n, with no gap: a page whose goroutine started late is never left without budget by later
+// pages that overtook it, and the listing cursor records every page fetched. Without that, one
+// straggling page holds the cursor back and the next run reads again every page fetched after it.
+// A spent budget stops the launching of new pages; the pages in flight finish.
+func (c *Client) listInOrder(ctx context.Context, first page, fetch func(context.Context, int) (page, error), onPage func(page) error) error {
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	shifted := false // a version on two pages: versions were pushed during the listing
+	deliver := func(p page) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range p.versions {
+			shifted = shifted || seen[v.ID]
+			seen[v.ID] = true
+		}
+		return onPage(p)
+	}
+	if err := deliver(first); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.concurrency)
+	// finished receives one value per page fetch that returned; inflight counts the fetches
+	// launched and not yet received from it (at most c.concurrency, the channel's capacity).
+	finished := make(chan struct{}, c.concurrency)
+	inflight := 0
+	var stopped atomic.Bool
+	var budgetErr error
+	var lastFull atomic.Bool
+	lastFull.Store(first.full && first.number == first.last)
+	for n := first.number + 1; n <= first.last && !stopped.Load() && gctx.Err() == nil; n++ {
+		// The headroom already excludes requests sent and not yet answered, so this errs on the
+		// side of fewer pages in flight, and only when the budget is nearly spent.
+		for inflight > 0 && inflight >= min(c.concurrency, c.headroom()) {
+			<-finished
+			inflight--
+		}
+		if stopped.Load() || gctx.Err() != nil {
+			break
+		}
+		inflight++
+		g.Go(func() error {
+			defer func() { finished <- struct{}{} }()
+			p, err := fetch(gctx, n)
+			if errors.Is(err, ErrBudgetSpent) {
+				mu.Lock()
+				if budgetErr == nil {
+					budgetErr = err
+				}
+				mu.Unlock()
+				stopped.Store(true)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if n == first.last {
+				lastFull.Store(p.full)
+			}
+			return deliver(p)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if budgetErr != nil {
+		return budgetErr
+	}
+	// Pushes during the listing move the oldest versions past the last page announced: read on
+	// while the last page comes back full, once pages showed such a shift.
+	for n := first.last + 1; shifted && lastFull.Load() && n <= first.last+maxTailPages; n++ {
+		p, err := fetch(ctx, n)
+		if err != nil {
+			return err
+		}
+		if err := deliver(p); err != nil {
+			return err
+		}
+		lastFull.Store(p.full)
+	}
+	return nil
 }
 
 // rejoin finds where an interrupted listing can continue: page l.Page, or an earlier page when
