@@ -40,6 +40,8 @@ type WorldSpec struct {
 	Now time.Time
 	// Storage, if set, is the registry's filesystem storage directory; empty means in memory.
 	Storage string
+	// BaseRepository, if set, also gets the eval-base images (see CaseSpec.BaseRepository).
+	BaseRepository string
 	// Wrap wraps the registry's handler (fault injection in tests).
 	Wrap func(h http.Handler) http.Handler
 	// Progress reports pushes, as CaseSpec.Progress.
@@ -69,7 +71,7 @@ func NewWorld(ctx context.Context, spec WorldSpec) (*World, error) {
 	w.Registry = reg
 	w.Case, err = FillCase(ctx, reg.Host, CaseSpec{
 		Scale: spec.Scale, Seed: spec.Seed, Referrers: spec.Referrers, Now: now,
-		Commits: commits, Progress: spec.Progress,
+		Commits: commits, Progress: spec.Progress, BaseRepository: spec.BaseRepository,
 	})
 	if err != nil {
 		reg.Close()
