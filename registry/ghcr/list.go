@@ -9,11 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
@@ -103,7 +99,7 @@ func (c *Client) ListVersions(ctx context.Context, fn func([]inventory.Version) 
 	if err != nil {
 		return st, listBudgetError(err, 0, 0)
 	}
-	err = c.listRest(ctx, first, func(p page) error {
+	err = c.listInOrder(ctx, first, c.fetchPage, func(p page) error {
 		fresh := p.versions[:0:0]
 		for _, v := range p.versions {
 			if !seen[v.ID] {
@@ -178,76 +174,6 @@ func (c *Client) fetchPage(ctx context.Context, n int) (page, error) {
 	}
 	p.last = max(p.last, n)
 	return p, nil
-}
-
-// listRest fetches the pages after first up to the last, concurrently, then, if versions were
-// pushed meanwhile, any pages past the last while they come back full. onPage is called one page at a time. A spent budget stops the
-// launching of new pages; the pages in flight finish.
-func (c *Client) listRest(ctx context.Context, first page, onPage func(page) error) error {
-	var mu sync.Mutex
-	seen := map[int64]bool{}
-	shifted := false // a version on two pages: versions were pushed during the listing
-	deliver := func(p page) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, v := range p.versions {
-			shifted = shifted || seen[v.ID]
-			seen[v.ID] = true
-		}
-		return onPage(p)
-	}
-	if err := deliver(first); err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.concurrency)
-	var stopped atomic.Bool
-	var budgetErr error
-	var lastFull atomic.Bool
-	lastFull.Store(first.full && first.number == first.last)
-	for n := first.number + 1; n <= first.last && !stopped.Load(); n++ {
-		g.Go(func() error {
-			if stopped.Load() {
-				return nil
-			}
-			p, err := c.fetchPage(gctx, n)
-			if errors.Is(err, ErrBudgetSpent) {
-				mu.Lock()
-				if budgetErr == nil {
-					budgetErr = err
-				}
-				mu.Unlock()
-				stopped.Store(true)
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if n == first.last {
-				lastFull.Store(p.full)
-			}
-			return deliver(p)
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if budgetErr != nil {
-		return budgetErr
-	}
-	// Pushes during the listing move the oldest versions past the last page announced: read on
-	// while the last page comes back full, once pages showed such a shift.
-	for n := first.last + 1; shifted && lastFull.Load() && n <= first.last+maxTailPages; n++ {
-		p, err := c.fetchPage(ctx, n)
-		if err != nil {
-			return err
-		}
-		if err := deliver(p); err != nil {
-			return err
-		}
-		lastFull.Store(p.full)
-	}
-	return nil
 }
 
 // listNewFrom lists pages in order from start (or from first, already fetched) and stops after a
