@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/regtidy/regtidy/inventory"
@@ -252,9 +251,9 @@ func (a *applier) openJournal(mode Mode) (func(), error) {
 	w := a.opt.Journal
 	closeFn := func() {}
 	if w == nil && a.opt.JournalPath != "" {
-		f, err := os.OpenFile(a.opt.JournalPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := OpenJournalFile(a.opt.JournalPath)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrJournal, err)
+			return nil, err
 		}
 		w = f
 		closeFn = func() {

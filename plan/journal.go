@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"sync"
 	"time"
@@ -153,12 +154,14 @@ func ReadJournal(r io.Reader) ([]JournalRecord, error) {
 		if len(b) == 0 {
 			continue
 		}
-		if pendingErr != nil {
+		var rec JournalRecord
+		err := json.Unmarshal(b, &rec)
+		if pendingErr != nil && (err != nil || rec.Type != RecordHeader) {
 			return nil, pendingErr
 		}
-		var rec JournalRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			// Tolerated only if it is the last line.
+		// A torn line is tolerated at the end, or where the next run's header follows it.
+		pendingErr = nil
+		if err != nil {
 			pendingErr = fmt.Errorf("%w: line %d: %w", ErrJournal, line, err)
 			continue
 		}
@@ -202,4 +205,26 @@ func redact(s string) string {
 		s = p.re.ReplaceAllString(s, p.with)
 	}
 	return s
+}
+
+// OpenJournalFile opens a journal file for appending (created 0600). A file whose last line was
+// torn (a killed process, a full disk) gets a newline first, so the next run's header starts a
+// line of its own and ReadJournal can skip the torn record.
+func OpenJournalFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrJournal, err)
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err = f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			_, err = f.Write([]byte{'\n'})
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: %w", ErrJournal, path, err)
+	}
+	return f, nil
 }

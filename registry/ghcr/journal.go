@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/regtidy/regtidy/plan"
@@ -29,9 +28,9 @@ func openJournal(w io.Writer, path string) (*journal, func() error, error) {
 	if path == "" {
 		return nil, func() error { return nil }, nil
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := plan.OpenJournalFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", plan.ErrJournal, err)
+		return nil, nil, err
 	}
 	return &journal{w: f}, f.Close, nil
 }
