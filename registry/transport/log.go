@@ -71,8 +71,14 @@ func headerAttr(name string, h http.Header) slog.Attr {
 	attrs := make([]any, 0, len(keys))
 	for _, k := range keys {
 		v := strings.Join(h.Values(k), ", ")
-		if slices.Contains(secretHeaders, http.CanonicalHeaderKey(k)) {
+		switch ck := http.CanonicalHeaderKey(k); {
+		case slices.Contains(secretHeaders, ck):
 			v = Redacted
+		case ck == "Location" || ck == "Content-Location":
+			// Blob redirects point at storage with signed query parameters.
+			if u, err := url.Parse(v); err == nil {
+				v = RedactURL(u)
+			}
 		}
 		attrs = append(attrs, slog.String(k, v))
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -82,5 +83,19 @@ func TestRedactURLKeepsOrdinaryQueries(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1/v2/a/tags/list?n=100&last=v1")
 	if got := RedactURL(u); got != u.String() {
 		t.Errorf("RedactURL = %q, want %q unchanged", got, u.String())
+	}
+}
+
+func TestLogRedactsSignedRedirects(t *testing.T) {
+	h := http.Header{}
+	h.Set("Location", "https://storage.example/blob?X-Amz-Signature=abc123secret&X-Amz-Security-Token=tok456secret&part=1")
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).LogAttrs(context.Background(), slog.LevelInfo, "x", headerAttr("response", h))
+	out := buf.String()
+	if strings.Contains(out, "abc123secret") || strings.Contains(out, "tok456secret") {
+		t.Errorf("signed redirect logged in clear: %s", out)
+	}
+	if !strings.Contains(out, "part=1") {
+		t.Errorf("harmless query parameters should stay: %s", out)
 	}
 }
