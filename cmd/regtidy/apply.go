@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -127,9 +126,7 @@ func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan
 
 func (o *rootOptions) writeApplyResult(r *plan.ApplyResult, af *applyFlags) error {
 	if o.output == "json" {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return o.writeJSON(r)
 	}
 	w := o.stdout
 	verb := "deleted"
@@ -144,11 +141,7 @@ func (o *rootOptions) writeApplyResult(r *plan.ApplyResult, af *applyFlags) erro
 		fmt.Fprintf(w, "skipped %s: it moved from %s to %s since the plan\n", s.Tag, short(s.Planned), short(s.Live))
 	}
 	for _, f := range r.Failed {
-		ref := f.Tag
-		if ref == "" {
-			ref = f.Digest
-		}
-		fmt.Fprintf(w, "FAILED %s: %s\n", ref, plan.Redact(fmt.Sprint(f.Err)))
+		fmt.Fprintf(w, "FAILED %v\n", f) // Failure.Error redacts credentials
 	}
 	if r.Remaining > 0 {
 		fmt.Fprintf(w, "%d deletes not done yet (--max-deletes or interrupted): run the same command again to continue\n", r.Remaining)

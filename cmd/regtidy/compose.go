@@ -386,9 +386,7 @@ func saveLayer(l *compose.Layer, path string) error {
 // what it would write) and the totals.
 func (o *rootOptions) writeComposeReport(rep *compose.Report, dryRun bool) error {
 	if o.output == "json" {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return o.writeJSON(rep)
 	}
 	if dryRun {
 		for _, r := range rep.Images {

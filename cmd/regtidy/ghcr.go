@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -156,9 +155,7 @@ func (o *rootOptions) applyGHCR(ctx context.Context, c *registry.Client, p *plan
 
 func (o *rootOptions) writeGHCRResult(r *ghcr.ApplyResult, af *applyFlags) error {
 	if o.output == "json" {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return o.writeJSON(r)
 	}
 	w := o.stdout
 	verb := "deleted"
@@ -211,9 +208,7 @@ func (o *rootOptions) undoGHCR(ctx context.Context, repo string, journal []byte,
 	pr.wait()
 	if res != nil {
 		if o.output == "json" {
-			enc := json.NewEncoder(o.stdout)
-			enc.SetIndent("", "  ")
-			if werr := enc.Encode(res); werr != nil && err == nil {
+			if werr := o.writeJSON(res); werr != nil && err == nil {
 				err = werr
 			}
 		} else {

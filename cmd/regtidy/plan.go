@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -129,9 +128,7 @@ func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo str
 
 func (o *rootOptions) writePlanSummary(p *plan.Plan) error {
 	if o.output == "json" {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return o.writeJSON(struct {
 			Repository  string       `json:"repository"`
 			Fingerprint string       `json:"fingerprint"`
 			Summary     plan.Summary `json:"summary"`
@@ -163,9 +160,7 @@ func newExplainCmd(o *rootOptions) *cobra.Command {
 				found = append(found, d)
 			}
 			if o.output == "json" {
-				enc := json.NewEncoder(o.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(found)
+				return o.writeJSON(found)
 			}
 			for i, d := range found {
 				if i > 0 {

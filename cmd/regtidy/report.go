@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -84,9 +83,7 @@ type reportJSON struct {
 func (o *rootOptions) writeReport(r *report.Report, l *listing) error {
 	switch o.output {
 	case "json":
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(reportJSON{Report: r, Build: l.build, Requests: l.stats, PeakRSS: peakRSS()})
+		return o.writeJSON(reportJSON{Report: r, Build: l.build, Requests: l.stats, PeakRSS: peakRSS()})
 	default:
 		return r.WriteTable(o.stdout)
 	}

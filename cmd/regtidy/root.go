@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -126,4 +127,11 @@ func (o *rootOptions) checkFormat() error {
 		return nil
 	}
 	return usageError(fmt.Errorf("format %q: want table or json", o.output))
+}
+
+// writeJSON writes v to stdout as indented JSON: every command's -o json result.
+func (o *rootOptions) writeJSON(v any) error {
+	enc := json.NewEncoder(o.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -53,9 +52,7 @@ and reported.`,
 				return err
 			}
 			if o.output == "json" {
-				enc := json.NewEncoder(o.stdout)
-				enc.SetIndent("", "  ")
-				if werr := enc.Encode(res); werr != nil {
+				if werr := o.writeJSON(res); werr != nil {
 					return werr
 				}
 			} else {
@@ -70,7 +67,7 @@ and reported.`,
 					fmt.Fprintf(w, "left alone: %s now points at %s (it was %s)\n", c.Tag, short(c.Live), short(c.Planned))
 				}
 				for _, f := range res.Failed {
-					fmt.Fprintf(w, "NOT RESTORED %s %s: %s\n", f.Digest, f.Tag, plan.Redact(fmt.Sprint(f.Err)))
+					fmt.Fprintf(w, "NOT RESTORED %v\n", f) // UndoFailure.Error redacts credentials
 				}
 			}
 			if err != nil {
@@ -130,9 +127,7 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 				return err
 			}
 			if o.output == "json" {
-				enc := json.NewEncoder(o.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
+				if err := o.writeJSON(res); err != nil {
 					return err
 				}
 			} else {
