@@ -156,8 +156,10 @@ type builder struct {
 
 	mu        sync.Mutex
 	manifests map[string]*Manifest
-	st        BuildStats
-	counters  struct{ gets, cfgGets, heads, hits atomic.Int64 }
+	// fresh are the indexes added since fetchClosure last looked for missing children.
+	fresh    []*Manifest
+	st       BuildStats
+	counters struct{ gets, cfgGets, heads, hits atomic.Int64 }
 }
 
 func (b *builder) progress(phase string, done, total int) {
@@ -205,10 +207,18 @@ func (b *builder) ensure(ctx context.Context, digest string) error {
 		return nil
 	}
 	if b.opt.Cache != nil {
-		if raw, mt, ok := b.opt.Cache.Get(digest); ok {
+		bufp := readBuffers.Get().(*[]byte)
+		raw, mt, ok := b.opt.Cache.Read(digest, (*bufp)[:0])
+		if ok {
 			b.counters.hits.Add(1)
-			return b.record(digest, mt, raw)
+			err := b.add(digest, mt, raw)
+			if cap(raw) <= maxPooledBuffer {
+				*bufp = raw[:0]
+			}
+			readBuffers.Put(bufp)
+			return err
 		}
+		readBuffers.Put(bufp)
 	}
 	raw, desc, err := b.src.FetchManifest(ctx, b.repo, digest)
 	b.counters.gets.Add(1)
@@ -218,19 +228,42 @@ func (b *builder) ensure(ctx context.Context, digest string) error {
 	return b.record(digest, desc.MediaType, raw)
 }
 
+// readBuffers hold cached manifests while they are parsed: a warm run reads 400k of them, and
+// the parsed form keeps none of the bytes.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// maxPooledBuffer bounds the buffers readBuffers keeps: a rare huge manifest is not held on to.
+const maxPooledBuffer = 1 << 20
+
+// record parses and adds a manifest fetched from the registry, and caches its bytes.
 func (b *builder) record(digest, mediaType string, raw []byte) error {
+	if err := b.add(digest, mediaType, raw); err != nil {
+		return err
+	}
+	if b.opt.Cache != nil {
+		b.mu.Lock()
+		mt := b.manifests[digest].MediaType
+		b.mu.Unlock()
+		if err := b.opt.Cache.Put(digest, mt, raw); err != nil {
+			b.log.Warn("manifest cache write failed", "digest", digest, "err", err)
+		}
+	}
+	return nil
+}
+
+// add parses a manifest and adds it to the inventory (a second copy of a digest is dropped), and
+// to the manifests fetchClosure has still to look into.
+func (b *builder) add(digest, mediaType string, raw []byte) error {
 	m, err := ParseManifest(digest, mediaType, raw, b.in)
 	if err != nil {
 		return err
 	}
-	if b.opt.Cache != nil {
-		if err := b.opt.Cache.Put(digest, m.MediaType, raw); err != nil {
-			b.log.Warn("manifest cache write failed", "digest", digest, "err", err)
-		}
-	}
 	b.mu.Lock()
 	if _, ok := b.manifests[digest]; !ok {
 		b.manifests[digest] = m
+		if len(m.Manifests) > 0 {
+			b.fresh = append(b.fresh, m)
+		}
 	}
 	b.mu.Unlock()
 	return nil
@@ -239,15 +272,13 @@ func (b *builder) record(digest, mediaType string, raw []byte) error {
 // fetchClosure fetches index children level by level until no manifest is missing, then the
 // configs that date the tagged images (roots).
 func (b *builder) fetchClosure(ctx context.Context, roots []string) error {
-	seen := map[string]bool{}
 	for {
+		// Only the indexes added since the last round can list manifests not yet fetched.
 		var missing []string
 		b.mu.Lock()
-		for d, m := range b.manifests {
-			if seen[d] {
-				continue
-			}
-			seen[d] = true
+		fresh := b.fresh
+		b.fresh = nil
+		for _, m := range fresh {
 			for _, c := range m.Manifests {
 				if _, ok := b.manifests[c.Digest]; !ok {
 					missing = append(missing, c.Digest)
@@ -302,7 +333,12 @@ func (b *builder) fetchClosure(ctx context.Context, roots []string) error {
 	}
 	sort.Strings(configs)
 	return b.each(ctx, configs, "configs", func(ctx context.Context, d string) error {
-		raw, err := b.config(ctx, d)
+		bufp := readBuffers.Get().(*[]byte)
+		defer readBuffers.Put(bufp)
+		raw, err := b.config(ctx, d, (*bufp)[:0])
+		if cap(raw) > cap(*bufp) && cap(raw) <= maxPooledBuffer {
+			*bufp = raw[:0]
+		}
 		if err != nil {
 			if b.opt.IsNotFound(err) {
 				b.log.Warn("image config missing from the registry", "digest", d)
@@ -320,10 +356,10 @@ func (b *builder) fetchClosure(ctx context.Context, roots []string) error {
 	})
 }
 
-// config returns an image config's bytes from the cache or the registry.
-func (b *builder) config(ctx context.Context, digest string) ([]byte, error) {
+// config returns an image config's bytes from the cache (read into buf) or the registry.
+func (b *builder) config(ctx context.Context, digest string, buf []byte) ([]byte, error) {
 	if b.opt.Cache != nil {
-		if raw, _, ok := b.opt.Cache.Get(digest); ok {
+		if raw, _, ok := b.opt.Cache.Read(digest, buf); ok {
 			b.counters.hits.Add(1)
 			return raw, nil
 		}

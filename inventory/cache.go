@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,14 +30,16 @@ type Cache struct {
 
 	mu      sync.Mutex
 	f       *os.File
-	index   map[cacheKey]cacheEntry
+	index   cacheIndex
 	types   []string // media types by cacheEntry.mediaType
 	corrupt int
 }
 
-// cacheKey is a sha256 digest's bytes: an index of half a million entries keyed by 32-byte arrays
-// takes a fraction of the memory string keys would.
-type cacheKey [sha256.Size]byte
+// cacheKey is the first half of a sha256 digest's bytes: enough to tell half a million digests
+// apart (a clash is as likely as a sha256 collision of 128 bits), in a fraction of the memory
+// string keys would take. Should two digests ever share a key, reads are checked against the
+// whole digest, so the clash reads as a miss and costs a fetch, never wrong bytes.
+type cacheKey [sha256.Size / 2]byte
 
 type cacheEntry struct {
 	off       int64
@@ -51,9 +54,11 @@ func keyOf(digest string) (k cacheKey, ok bool) {
 	if !found || len(hexPart) != 2*sha256.Size {
 		return k, false
 	}
-	if _, err := hex.Decode(k[:], []byte(hexPart)); err != nil {
+	var full [sha256.Size]byte
+	if _, err := hex.Decode(full[:], []byte(hexPart)); err != nil {
 		return k, false
 	}
+	copy(k[:], full[:])
 	return k, true
 }
 
@@ -83,7 +88,7 @@ func OpenCache(dir, repo string) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest cache: %w", err)
 	}
-	c := &Cache{path: path, f: f, index: map[cacheKey]cacheEntry{}, types: []string{""}}
+	c := &Cache{path: path, f: f, types: []string{""}}
 	if err := c.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -155,7 +160,7 @@ func (c *Cache) scan(off int64) (int64, error) {
 		if b, err := br.ReadByte(); err != nil || b != '\n' {
 			return off, nil
 		}
-		c.index[key] = cacheEntry{off: off + hdrLen, size: int32(n), mediaType: c.typeIndex(mt)}
+		c.index.load(key, cacheEntry{off: off + hdrLen, size: int32(n), mediaType: c.typeIndex(mt)})
 		off += hdrLen + n + 1
 	}
 }
@@ -194,7 +199,7 @@ func (c *Cache) repair(end int64) error {
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.index)
+	return c.index.len()
 }
 
 // Corrupt is the number of entries found corrupt so far (bad digest or bad record).
@@ -207,22 +212,27 @@ func (c *Cache) Corrupt() int {
 // Get returns the bytes and media type stored for digest. ok is false on a miss or when the stored
 // bytes do not match the digest (then the entry is dropped so Put can replace it).
 func (c *Cache) Get(digest string) (raw []byte, mediaType string, ok bool) {
+	return c.Read(digest, nil)
+}
+
+// Read is Get reading into buf's spare capacity when it is large enough (the result then shares
+// buf's memory), so a caller reading many entries can reuse one buffer.
+func (c *Cache) Read(digest string, buf []byte) (raw []byte, mediaType string, ok bool) {
 	key, valid := keyOf(digest)
 	if !valid {
 		return nil, "", false
 	}
 	c.mu.Lock()
-	e, found := c.index[key]
+	e, found := c.index.get(key)
 	mediaType = c.types[e.mediaType]
 	c.mu.Unlock()
 	if !found {
 		return nil, "", false
 	}
-	buf := make([]byte, e.size)
+	buf = slices.Grow(buf[:0], int(e.size))[:e.size]
 	if _, err := c.f.ReadAt(buf, e.off); err != nil || !digestMatches(digest, buf) {
 		c.mu.Lock()
-		if cur, still := c.index[key]; still && cur == e {
-			delete(c.index, key)
+		if c.index.drop(key, e) {
 			c.corrupt++
 		}
 		c.mu.Unlock()
@@ -242,7 +252,7 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 		return fmt.Errorf("manifest cache: bytes do not match %s", digest)
 	}
 	c.mu.Lock()
-	_, have := c.index[key]
+	_, have := c.index.get(key)
 	c.mu.Unlock()
 	if have {
 		return nil
@@ -256,7 +266,7 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.index[key]; ok {
+	if _, ok := c.index.get(key); ok {
 		return nil
 	}
 	fd := int(c.f.Fd())
@@ -271,7 +281,7 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 	if _, err := c.f.Write(rec); err != nil {
 		return fmt.Errorf("manifest cache: %w", err)
 	}
-	c.index[key] = cacheEntry{off: st.Size() + int64(len(hdr)), size: int32(len(raw)), mediaType: c.typeIndex(mediaType)}
+	c.index.set(key, cacheEntry{off: st.Size() + int64(len(hdr)), size: int32(len(raw)), mediaType: c.typeIndex(mediaType)})
 	return nil
 }
 

@@ -124,7 +124,7 @@ func TestCacheRepairKeepsRecordsAppendedMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := &Cache{path: path, f: f, index: map[cacheKey]cacheEntry{}, types: []string{""}}
+	first := &Cache{path: path, f: f, types: []string{""}}
 	defer first.Close()
 	end, err := first.scan(0)
 	if err != nil {

@@ -10,6 +10,7 @@ package inventory
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -51,13 +52,24 @@ type Descriptor struct {
 	// Platform is "os/arch[/variant]" for the children of an index ("unknown/unknown" for buildx
 	// attestation manifests); empty elsewhere.
 	Platform string `json:"platform,omitempty"`
-	// Annotations of the descriptor, kept only for index children.
-	Annotations map[string]string `json:"annotations,omitempty"`
+	// ReferenceType is an index child's AnnotationReferenceType ("attestation-manifest" for a
+	// buildx attestation manifest); empty elsewhere. It is the one descriptor annotation regtidy
+	// reads: a map per child would cost a repository of 130k indexes some 40 MB.
+	ReferenceType string `json:"referenceType,omitempty"`
+}
+
+// Blob is a config or layer of an image manifest: its digest and compressed size, and for a
+// config the media type (which tells an image config from, say, a build cache's). Layers carry
+// none of a Descriptor's index-child fields: an inventory holds some 700k of them.
+type Blob struct {
+	MediaType string `json:"mediaType,omitempty"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
 }
 
 // IsAttestation reports whether this index child is a buildx attestation manifest.
 func (d Descriptor) IsAttestation() bool {
-	return d.Annotations[AnnotationReferenceType] == "attestation-manifest"
+	return d.ReferenceType == "attestation-manifest"
 }
 
 // Manifest is the parsed, compact form of one manifest, identified by its digest.
@@ -66,9 +78,9 @@ type Manifest struct {
 	MediaType    string `json:"mediaType"`
 	Size         int64  `json:"size"`
 	ArtifactType string `json:"artifactType,omitempty"`
-	// Config and Layers are set for image manifests.
-	Config *Descriptor  `json:"config,omitempty"`
-	Layers []Descriptor `json:"layers,omitempty"`
+	// Config and Layers are set for image manifests. Layers carry no media type.
+	Config *Blob  `json:"config,omitempty"`
+	Layers []Blob `json:"layers,omitempty"`
 	// Manifests are the children of an index (platform images, attestation manifests, nested indexes).
 	Manifests []Descriptor `json:"manifests,omitempty"`
 	// Subject is the digest of the manifest this one refers to (OCI referrers), or empty.
@@ -82,14 +94,19 @@ type Manifest struct {
 // IsIndex reports whether m is an index or manifest list.
 func (m *Manifest) IsIndex() bool { return IsIndexMediaType(m.MediaType) }
 
-// Blobs returns the config and layer descriptors of an image manifest (nil for an index).
-func (m *Manifest) Blobs() []Descriptor {
-	if m.Config == nil {
-		return m.Layers
+// Blobs yields the config and then each layer of an image manifest (nothing for an index),
+// without allocating.
+func (m *Manifest) Blobs() iter.Seq[Blob] {
+	return func(yield func(Blob) bool) {
+		if m.Config != nil && !yield(*m.Config) {
+			return
+		}
+		for _, l := range m.Layers {
+			if !yield(l) {
+				return
+			}
+		}
 	}
-	out := make([]Descriptor, 0, len(m.Layers)+1)
-	out = append(out, *m.Config)
-	return append(out, m.Layers...)
 }
 
 // Tag is one tag of the repository and the digest it pointed at when listed.
@@ -264,7 +281,7 @@ func (inv *Inventory) ImageSize(digest string) int64 {
 		if m == nil {
 			return
 		}
-		for _, b := range m.Blobs() {
+		for b := range m.Blobs() {
 			if !seen[b.Digest] {
 				seen[b.Digest] = true
 				total += b.Size

@@ -49,13 +49,13 @@ func testInventory() *Inventory {
 		Manifests: map[string]*Manifest{
 			dIndex: {Digest: dIndex, MediaType: MediaTypeOCIIndex, Manifests: []Descriptor{
 				{Digest: dImage, Platform: "linux/amd64"},
-				{Digest: dAttest, Platform: "unknown/unknown", Annotations: map[string]string{AnnotationReferenceType: "attestation-manifest"}},
+				{Digest: dAttest, Platform: "unknown/unknown", ReferenceType: "attestation-manifest"},
 			}},
-			dImage:  {Digest: dImage, MediaType: MediaTypeOCIManifest, Config: &Descriptor{Digest: "sha256:c1", Size: 10}, Layers: []Descriptor{{Digest: "sha256:l1", Size: 100}, {Digest: "sha256:l2", Size: 1000}}},
-			dAttest: {Digest: dAttest, MediaType: MediaTypeOCIManifest, Config: &Descriptor{Digest: "sha256:c2", Size: 5}, Layers: []Descriptor{{Digest: "sha256:att", Size: 7}}},
+			dImage:  {Digest: dImage, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c1", Size: 10}, Layers: []Blob{{Digest: "sha256:l1", Size: 100}, {Digest: "sha256:l2", Size: 1000}}},
+			dAttest: {Digest: dAttest, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c2", Size: 5}, Layers: []Blob{{Digest: "sha256:att", Size: 7}}},
 			dSig:    {Digest: dSig, MediaType: MediaTypeOCIManifest},
 			dSbom:   {Digest: dSbom, MediaType: MediaTypeOCIManifest, Subject: dIndex},
-			dOther:  {Digest: dOther, MediaType: MediaTypeOCIManifest, Config: &Descriptor{Digest: "sha256:c3", Size: 10}, Layers: []Descriptor{{Digest: "sha256:l1", Size: 100}}},
+			dOther:  {Digest: dOther, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c3", Size: 10}, Layers: []Blob{{Digest: "sha256:l1", Size: 100}}},
 		},
 	}
 }

@@ -64,19 +64,18 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		Annotations:  rm.Annotations,
 	}
 	if rm.Config != nil {
-		d := rm.Config.descriptor(in, false)
-		m.Config = &d
+		m.Config = &Blob{MediaType: in.intern(rm.Config.MediaType), Digest: in.intern(rm.Config.Digest), Size: rm.Config.Size}
 	}
 	if len(rm.Layers) > 0 {
-		m.Layers = make([]Descriptor, len(rm.Layers))
-		for i := range rm.Layers {
-			m.Layers[i] = rm.Layers[i].descriptor(in, false)
+		m.Layers = make([]Blob, len(rm.Layers))
+		for i, l := range rm.Layers {
+			m.Layers[i] = Blob{Digest: in.intern(l.Digest), Size: l.Size}
 		}
 	}
 	if len(rm.Manifests) > 0 {
 		m.Manifests = make([]Descriptor, len(rm.Manifests))
 		for i := range rm.Manifests {
-			m.Manifests[i] = rm.Manifests[i].descriptor(in, true)
+			m.Manifests[i] = rm.Manifests[i].child(in)
 		}
 	}
 	if rm.Subject != nil {
@@ -90,18 +89,17 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 	return m, nil
 }
 
-func (rd rawDescriptor) descriptor(in *Interner, child bool) Descriptor {
+// child returns the descriptor of an index child.
+func (rd rawDescriptor) child(in *Interner) Descriptor {
 	d := Descriptor{MediaType: in.intern(rd.MediaType), Digest: in.intern(rd.Digest), Size: rd.Size}
-	if child {
-		if rd.Platform != nil {
-			p := rd.Platform.OS + "/" + rd.Platform.Architecture
-			if rd.Platform.Variant != "" {
-				p += "/" + rd.Platform.Variant
-			}
-			d.Platform = in.intern(p)
+	if rd.Platform != nil {
+		p := rd.Platform.OS + "/" + rd.Platform.Architecture
+		if rd.Platform.Variant != "" {
+			p += "/" + rd.Platform.Variant
 		}
-		d.Annotations = rd.Annotations
+		d.Platform = in.intern(p)
 	}
+	d.ReferenceType = in.intern(rd.Annotations[AnnotationReferenceType])
 	return d
 }
 

@@ -3,8 +3,6 @@ package plan
 import (
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -52,8 +50,9 @@ func (p *Plan) WriteSummary(w io.Writer) error {
 	return nil
 }
 
-// WriteDecision writes one decision with all its reasons, for `regtidy explain`.
-func (d Decision) WriteDecision(w io.Writer) error {
+// WriteDecision writes one decision of the plan with all its reasons, for `regtidy explain`.
+// A reason that follows another manifest names it with its first tag.
+func (p *Plan) WriteDecision(w io.Writer, d Decision) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "digest\t%s\n", d.Digest)
 	fmt.Fprintf(tw, "decision\t%s\n", strings.ToUpper(string(d.Action)))
@@ -62,9 +61,9 @@ func (d Decision) WriteDecision(w io.Writer) error {
 		fmt.Fprintf(tw, "tags\t%s\n", strings.Join(d.Tags, ", "))
 	}
 	if len(d.Fields) > 0 {
-		var fs []string
-		for _, k := range slices.Sorted(maps.Keys(d.Fields)) {
-			fs = append(fs, k+"="+d.Fields[k])
+		fs := make([]string, 0, len(d.Fields))
+		for _, f := range d.Fields {
+			fs = append(fs, f.Name+"="+f.Value)
 		}
 		fmt.Fprintf(tw, "fields\t%s\n", strings.Join(fs, " "))
 	}
@@ -86,7 +85,22 @@ func (d Decision) WriteDecision(w io.Writer) error {
 		if r.Kind != "" {
 			kind = " [" + r.Kind + "]"
 		}
-		fmt.Fprintf(w, "  - %s%s: %s\n", r.Rule, kind, r.Detail)
+		fmt.Fprintf(w, "  - %s%s: %s%s\n", r.Rule, kind, r.Detail, p.nameOf(r.Of))
 	}
 	return nil
+}
+
+// nameOf names the manifest a reason follows, " sha256:1a2b3c4d5e6f (tag X)", or "" for none.
+func (p *Plan) nameOf(digest string) string {
+	if digest == "" {
+		return ""
+	}
+	name := " " + digest
+	if len(digest) > 19 && strings.HasPrefix(digest, "sha256:") {
+		name = " " + digest[:19]
+	}
+	if d, ok := p.Find(digest); ok && len(d.Tags) > 0 {
+		name += " (tag " + d.Tags[0] + ")"
+	}
+	return name
 }

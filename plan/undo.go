@@ -222,7 +222,7 @@ func undoEntries(recs []JournalRecord) (map[string]*undoEntry, string, error) {
 					for _, c := range m.Manifests {
 						e.children = append(e.children, c.Digest)
 					}
-					for _, b := range m.Blobs() {
+					for b := range m.Blobs() {
 						e.blobs = append(e.blobs, b.Digest)
 					}
 				}

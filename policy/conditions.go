@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regtidy/regtidy/plan"
 )
 
 // item is what keep conditions judge: a tag, or an untagged orphan manifest (tag "").
@@ -14,7 +16,7 @@ type item struct {
 	digest  string
 	id      int32
 	kind    string
-	fields  map[string]string
+	fields  plan.Fields
 	created time.Time
 	// kpos is the item's position among the items of its kind (for newest ranks).
 	kpos int
@@ -224,7 +226,7 @@ func (e *evaluator) holds(c *Condition, it *item) (bool, string) {
 
 // commitsHold evaluates a commits condition.
 func (e *evaluator) commitsHold(c *CommitsCondition, it *item) (bool, string) {
-	v, ok := it.fields[c.Field]
+	v, ok := it.fields.Lookup(c.Field)
 	if !ok {
 		return false, fmt.Sprintf("%s has no field %s", it.name(), c.Field)
 	}
@@ -242,7 +244,7 @@ func (e *evaluator) commitsHold(c *CommitsCondition, it *item) (bool, string) {
 
 // runsHold evaluates a runs condition.
 func (e *evaluator) runsHold(c *RunsCondition, it *item) (bool, string) {
-	v, ok := it.fields[c.Field]
+	v, ok := it.fields.Lookup(c.Field)
 	if !ok {
 		return false, fmt.Sprintf("%s has no field %s", it.name(), c.Field)
 	}
@@ -314,7 +316,7 @@ func rankNewest(c *NewestCondition, kind string, items []*item) []rank {
 	for _, it := range items {
 		vals := make([]string, len(c.Per))
 		for i, f := range c.Per {
-			vals[i] = it.fields[f]
+			vals[i] = it.fields.Get(f)
 		}
 		k := strings.Join(vals, "\x00")
 		if _, ok := groups[k]; !ok {
@@ -340,7 +342,7 @@ func newer(by string, a, b *item) bool {
 		if !a.created.Equal(b.created) {
 			return a.created.After(b.created)
 		}
-	} else if c := compareValues(a.fields[by], b.fields[by]); c != 0 {
+	} else if c := compareValues(a.fields.Get(by), b.fields.Get(by)); c != 0 {
 		return c > 0
 	}
 	return a.sortKey() < b.sortKey()
@@ -363,7 +365,7 @@ func compareValues(a, b string) int {
 }
 
 // groupLabel writes a group for reasons: "bench=swebench repo=django" or "all image tags".
-func groupLabel(per []string, fields map[string]string, kind string) string {
+func groupLabel(per []string, fields plan.Fields, kind string) string {
 	if len(per) == 0 && kind == KindUntagged {
 		return "all untagged manifests"
 	}
@@ -372,7 +374,7 @@ func groupLabel(per []string, fields map[string]string, kind string) string {
 	}
 	parts := make([]string, len(per))
 	for i, f := range per {
-		v, ok := fields[f]
+		v, ok := fields.Lookup(f)
 		if !ok {
 			v = "(none)"
 		}

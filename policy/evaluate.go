@@ -73,6 +73,9 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 	e.rankAll()
 	e.judgeItems()
 	e.closeOverKept()
+	// Deciding goes by ids only: the map from digests, some 20 MB for 400k manifests, can go
+	// before the plan's decisions are made.
+	e.g.id = nil
 	p := &plan.Plan{
 		Schema:      plan.Schema,
 		Repository:  inv.Repository,
@@ -165,7 +168,7 @@ func (e *evaluator) collectItems() {
 	inParallel(len(e.items), func(lo, hi int) {
 		for i := range e.items[lo:hi] {
 			it := &e.items[lo+i]
-			it.kind, it.fields = e.pol.Scheme.Classify(it.tag)
+			it.kind, it.fields = e.pol.Scheme.classify(it.tag)
 		}
 	})
 	reached := tagged
@@ -215,11 +218,11 @@ func (e *evaluator) judge(it *item) verdict {
 	rule := e.pol.Rule(it.kind)
 	if rule == nil {
 		switch {
-		case it.kind == KindReferrer && e.present(it.fields["subject"]):
+		case it.kind == KindReferrer && e.present(it.fields.Get("subject")):
 			return verdict{follows: true}
 		case it.kind == KindReferrer:
 			return verdict{kept: true, reasons: []plan.Reason{{Rule: RuleNoRule, Kind: it.kind,
-				Detail: "tag " + it.tag + " names " + shortDigest(it.fields["subject"]) + ", which is not in the repository, and the policy has no referrer rules"}}}
+				Detail: "tag " + it.tag + " names " + shortDigest(it.fields.Get("subject")) + ", which is not in the repository, and the policy has no referrer rules"}}}
 		case it.kind == KindUnknown:
 			return verdict{kept: true, reasons: []plan.Reason{{Rule: RuleUnknownKind, Kind: it.kind,
 				Detail: "tag " + it.tag + " matches no kind of the tag scheme, and the policy has no unknown rules"}}}
@@ -359,31 +362,34 @@ func (e *evaluator) parentReasons(dec *plan.Decision, id int32, kept bool, arena
 			if kept {
 				state = "kept"
 			}
-			arena.add(&dec.Reasons, plan.Reason{Rule: e.parentReason(ed, kept, dec.Kind).Rule, Kind: dec.Kind,
+			arena.add(&dec.Reasons, plan.Reason{Rule: e.parentReason(ed, kept, dec.Kind, arena).Rule, Kind: dec.Kind,
 				Detail: "and " + strconv.Itoa(more-maxParentReasons) + " more " + state + " parents"})
 			return
 		}
-		arena.add(&dec.Reasons, e.parentReason(ed, kept, dec.Kind))
+		arena.add(&dec.Reasons, e.parentReason(ed, kept, dec.Kind, arena))
 		shown++
 	}
 }
 
-// parentReason explains a digest by one of its parents. Each detail is one concatenation: a
-// repository of 400k manifests makes 270k of them.
-func (e *evaluator) parentReason(ed edge, kept bool, kind string) plan.Reason {
-	parent, open, tag, end := shortDigest(e.g.digests[ed.from]), "", "", ""
-	if names := e.g.tagsOf(ed.from); len(names) > 0 {
-		open, tag, end = " (tag ", names[0], ")"
-	}
+// parentReason explains a digest by one of its parents, named in the reason's Of. The details
+// are a handful of phrases shared by every reason that uses them (a repository of 400k
+// manifests makes 270k such reasons), kept in the goroutine's arena.
+func (e *evaluator) parentReason(ed edge, kept bool, kind string, arena *reasonArena) plan.Reason {
 	platform, phrase := ed.role()
+	r := plan.Reason{Kind: kind, Of: e.g.digests[ed.from]}
+	state := " of deleted "
+	if kept {
+		state = " of kept "
+	}
 	switch {
 	case kept && ed.kind == edgeReferrer:
-		return plan.Reason{Rule: RuleReferrerOfKept, Kind: kind, Detail: "referrer of kept " + parent + open + tag + end}
+		r.Rule, r.Detail = RuleReferrerOfKept, arena.phrase("referrer of kept")
 	case kept:
-		return plan.Reason{Rule: RuleChildOfKept, Kind: kind, Detail: platform + phrase + " of kept index " + parent + open + tag + end}
+		r.Rule, r.Detail = RuleChildOfKept, arena.phrase(platform, phrase, state, "index")
 	case ed.kind == edgeReferrer:
-		return plan.Reason{Rule: RuleReferrerOfDeleted, Kind: kind, Detail: "referrer of deleted " + parent + open + tag + end + "; nothing kept refers to it"}
+		r.Rule, r.Detail = RuleReferrerOfDeleted, arena.phrase("referrer, which nothing kept refers to, of deleted")
 	default:
-		return plan.Reason{Rule: RuleChildOfDeleted, Kind: kind, Detail: platform + phrase + " of deleted index " + parent + open + tag + end + "; no kept index uses it"}
+		r.Rule, r.Detail = RuleChildOfDeleted, arena.phrase(platform, phrase, ", used by no kept index,", state, "index")
 	}
+	return r
 }

@@ -195,8 +195,15 @@ func TestChildrenFollowTheirIndex(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	dec, _ := p.Find(keptAtt)
-	if dec.Parent != keptIdx || dec.Reasons[0].Detail != "attestation manifest of kept index "+keptIdx[:19]+" (tag "+img(0, 1)+")" {
+	if r := dec.Reasons[0]; dec.Parent != keptIdx || r.Detail != "attestation manifest of kept index" || r.Of != keptIdx {
 		t.Errorf("attestation: parent %s, reasons %+v", dec.Parent, dec.Reasons)
+	}
+	var explained strings.Builder
+	if err := p.WriteDecision(&explained, dec); err != nil {
+		t.Fatal(err)
+	}
+	if want := "attestation manifest of kept index " + keptIdx[:19] + " (tag " + img(0, 1) + ")\n"; !strings.Contains(explained.String(), want) {
+		t.Errorf("explain says\n%s\nwant a reason ending %q", explained.String(), want)
 	}
 	if dec, _ := p.Find(keptInner); !strings.HasPrefix(dec.Reasons[0].Detail, "nested index of kept index") {
 		t.Errorf("inner index reason %+v", dec.Reasons)
@@ -438,7 +445,7 @@ func TestPlanFields(t *testing.T) {
 	idx := tagDigestOf(inv, swe(0, instance))
 	dec, _ := p.Find(idx)
 	wantFields := map[string]string{"sdk": sdk7(0), "df": df, "repo": instance}
-	if dec.Kind != "image" || !cmp.Equal(dec.Fields, wantFields) || dec.MediaType != inventory.MediaTypeOCIIndex ||
+	if dec.Kind != "image" || !cmp.Equal(dec.Fields.Map(), wantFields) || dec.MediaType != inventory.MediaTypeOCIIndex ||
 		dec.VersionID != inv.Versions[idx].ID || !dec.Created.Equal(inv.Manifests[idx].Created) || dec.Parent != "" {
 		t.Errorf("tagged decision %+v", dec)
 	}

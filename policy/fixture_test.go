@@ -67,11 +67,11 @@ func (b *builder) image(label string, created time.Time, layers ...string) strin
 		Digest:    d,
 		MediaType: inventory.MediaTypeOCIManifest,
 		Size:      1000,
-		Config:    &inventory.Descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: "sha256:" + hexOf("config "+label, 64), Size: 2000},
+		Config:    &inventory.Blob{MediaType: "application/vnd.oci.image.config.v1+json", Digest: "sha256:" + hexOf("config "+label, 64), Size: 2000},
 		Created:   created,
 	}
 	for _, l := range layers {
-		m.Layers = append(m.Layers, inventory.Descriptor{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: "sha256:" + hexOf("layer "+l, 64), Size: int64(len(l)) * 1_000_000})
+		m.Layers = append(m.Layers, inventory.Blob{Digest: "sha256:" + hexOf("layer "+l, 64), Size: int64(len(l)) * 1_000_000})
 	}
 	b.inv.Manifests[d] = m
 	return d
@@ -85,8 +85,8 @@ func (b *builder) attestation(label string) string {
 		Digest:    d,
 		MediaType: inventory.MediaTypeOCIManifest,
 		Size:      800,
-		Config:    &inventory.Descriptor{Digest: "sha256:" + hexOf("att config "+label, 64), Size: 200},
-		Layers:    []inventory.Descriptor{{Digest: "sha256:" + hexOf("provenance "+label, 64), Size: 5000}},
+		Config:    &inventory.Blob{Digest: "sha256:" + hexOf("att config "+label, 64), Size: 200},
+		Layers:    []inventory.Blob{{Digest: "sha256:" + hexOf("provenance "+label, 64), Size: 5000}},
 	}
 	return d
 }
@@ -113,10 +113,7 @@ func platform(d, p string) inventory.Descriptor {
 func attests(d, subject string) inventory.Descriptor {
 	return inventory.Descriptor{
 		MediaType: inventory.MediaTypeOCIManifest, Digest: d, Size: 800, Platform: "unknown/unknown",
-		Annotations: map[string]string{
-			inventory.AnnotationReferenceType:   "attestation-manifest",
-			inventory.AnnotationReferenceDigest: subject,
-		},
+		ReferenceType: "attestation-manifest",
 	}
 }
 
@@ -137,8 +134,8 @@ func (b *builder) signature(subject, suffix string) string {
 		Digest:    d,
 		MediaType: inventory.MediaTypeOCIManifest,
 		Size:      500,
-		Config:    &inventory.Descriptor{Digest: "sha256:" + hexOf("sig config", 64), Size: 100},
-		Layers:    []inventory.Descriptor{{Digest: "sha256:" + hexOf("sig "+subject+suffix, 64), Size: 300}},
+		Config:    &inventory.Blob{Digest: "sha256:" + hexOf("sig config", 64), Size: 100},
+		Layers:    []inventory.Blob{{Digest: "sha256:" + hexOf("sig "+subject+suffix, 64), Size: 300}},
 	}
 	b.tag("sha256-"+subject[len("sha256:"):]+"."+suffix, d)
 	return d
@@ -152,8 +149,8 @@ func (b *builder) subjectReferrer(label, subject string) string {
 		MediaType:    inventory.MediaTypeOCIManifest,
 		ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
 		Size:         600,
-		Config:       &inventory.Descriptor{Digest: "sha256:" + hexOf("empty", 64), Size: 2},
-		Layers:       []inventory.Descriptor{{Digest: "sha256:" + hexOf("bundle "+label, 64), Size: 4000}},
+		Config:       &inventory.Blob{Digest: "sha256:" + hexOf("empty", 64), Size: 2},
+		Layers:       []inventory.Blob{{Digest: "sha256:" + hexOf("bundle "+label, 64), Size: 4000}},
 		Subject:      subject,
 	}
 	return d

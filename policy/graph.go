@@ -177,6 +177,7 @@ func newGraph(inv *inventory.Inventory) *graph {
 	g.outEdges, g.outStart = g.index(edges, func(e edge) (int32, int32) { return e.from, e.to })
 	g.inEdges, g.inStart = g.index(slices.Clone(g.outEdges), func(e edge) (int32, int32) { return e.to, e.from })
 	g.bases = g.baseEdges(bases)
+	g.heads = nil // only for sorting
 	return g
 }
 

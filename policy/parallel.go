@@ -47,6 +47,29 @@ func inParallel(n int, fn func(lo, hi int)) {
 // allocator one tiny slice per manifest. One arena serves one goroutine.
 type reasonArena struct {
 	block []plan.Reason
+	// phrases holds the texts phrase made, one copy each.
+	phrases map[string]string
+}
+
+// phrase returns the concatenation of parts, one string for every call with the same parts.
+func (a *reasonArena) phrase(parts ...string) string {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, p := range parts {
+		key = append(key, p...)
+	}
+	if s, ok := a.phrases[string(key)]; ok {
+		return s
+	}
+	if a.phrases == nil {
+		a.phrases = map[string]string{}
+	}
+	s := string(key)
+	a.phrases[s] = s
+	return s
 }
 
 // add appends r to reasons unless it is there already.

@@ -2,9 +2,12 @@ package policy
 
 import (
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/plan"
 )
 
 // Kinds regtidy gives itself. A scheme may not declare them; rules may be written for
@@ -78,6 +81,49 @@ func (s *Scheme) Classify(tag string) (kind string, fields map[string]string) {
 		return KindReferrer, map[string]string{"subject": subject}
 	}
 	return KindUnknown, nil
+}
+
+// classify is Classify with the fields as a sorted slice, which the evaluator keeps for every
+// tag of the repository (a map per tag costs twice the memory).
+func (s *Scheme) classify(tag string) (kind string, fields plan.Fields) {
+	if s != nil {
+		for i := range s.Patterns {
+			p := &s.Patterns[i]
+			m := p.Match.FindStringSubmatchIndex(tag)
+			if m == nil {
+				continue
+			}
+			fields = make(plan.Fields, 0, len(p.Fields)+p.Match.NumSubexp())
+			for g, name := range p.Match.SubexpNames() {
+				if name != "" && m[2*g] >= 0 {
+					fields = setField(fields, name, tag[m[2*g]:m[2*g+1]], true)
+				}
+			}
+			for k, v := range p.Fields {
+				fields = setField(fields, k, v, false)
+			}
+			slices.SortFunc(fields, func(a, b plan.Field) int { return strings.Compare(a.Name, b.Name) })
+			return p.Kind, slices.Clip(fields)
+		}
+	}
+	if subject, ok := inventory.ReferrerTagDigest(tag); ok {
+		return KindReferrer, plan.Fields{{Name: "subject", Value: subject}}
+	}
+	return KindUnknown, nil
+}
+
+// setField sets a field, replacing an earlier one of the same name when replace is set (a named
+// group wins over a constant, as in Classify, and the last group of a name over earlier ones).
+func setField(fields plan.Fields, name, value string, replace bool) plan.Fields {
+	for i := range fields {
+		if fields[i].Name == name {
+			if replace {
+				fields[i].Value = value
+			}
+			return fields
+		}
+	}
+	return append(fields, plan.Field{Name: name, Value: value})
 }
 
 // Kinds returns the kinds the scheme declares, sorted.

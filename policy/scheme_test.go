@@ -1,9 +1,13 @@
 package policy
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/regtidy/regtidy/plan"
 )
 
 // TestExampleSchemeClassifiesDesignShapes checks that every tag shape DESIGN.md lists gets the
@@ -63,6 +67,14 @@ func TestExampleSchemeClassifiesDesignShapes(t *testing.T) {
 		if diff := cmp.Diff(tc.fields, fields); diff != "" {
 			t.Errorf("Classify(%s) fields (-want +got):\n%s", tc.tag, diff)
 		}
+		// The evaluator's compact form says the same, sorted by name.
+		kind, compact := s.classify(tc.tag)
+		if diff := cmp.Diff(tc.fields, compact.Map()); kind != tc.kind || diff != "" {
+			t.Errorf("classify(%s) = %s, fields (-want +got):\n%s", tc.tag, kind, diff)
+		}
+		if !slices.IsSortedFunc(compact, func(a, b plan.Field) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Errorf("classify(%s) fields not sorted: %v", tc.tag, compact)
+		}
 	}
 }
 
@@ -84,6 +96,9 @@ scheme:
 	s := pol.Scheme
 	if kind, f := s.Classify("keep-x"); kind != "pinned" || !cmp.Equal(f, map[string]string{"why": "pinned", "name": "x"}) {
 		t.Errorf("Classify(keep-x) = %s %v", kind, f)
+	}
+	if kind, f := s.classify("keep-x"); kind != "pinned" || !cmp.Equal(f, plan.Fields{{Name: "name", Value: "x"}, {Name: "why", Value: "pinned"}}) {
+		t.Errorf("classify(keep-x) = %s %v", kind, f)
 	}
 	if kind, f := s.Classify("anything"); kind != "other" || !cmp.Equal(f, map[string]string{"name": "anything"}) {
 		t.Errorf("Classify(anything) = %s %v", kind, f)

@@ -335,7 +335,7 @@ func sizes(inv *inventory.Inventory) ([]PlatformSizes, int64, int64) {
 	seen := map[string]bool{}
 	var unique int64
 	for _, m := range inv.Manifests {
-		for _, b := range m.Blobs() {
+		for b := range m.Blobs() {
 			if !seen[b.Digest] {
 				seen[b.Digest] = true
 				unique += b.Size

@@ -37,11 +37,11 @@ func caseInventory() *inventory.Inventory {
 		inv.Tags = append(inv.Tags, inventory.Tag{Name: tag, Digest: idx})
 		inv.Manifests[idx] = &inventory.Manifest{Digest: idx, MediaType: inventory.MediaTypeOCIIndex, Created: t0.Add(time.Duration(i) * time.Hour), Manifests: []inventory.Descriptor{
 			{Digest: img, Platform: "linux/amd64"},
-			{Digest: att, Platform: "unknown/unknown", Annotations: map[string]string{inventory.AnnotationReferenceType: "attestation-manifest"}},
+			{Digest: att, Platform: "unknown/unknown", ReferenceType: "attestation-manifest"},
 		}}
 		inv.Manifests[img] = &inventory.Manifest{Digest: img, MediaType: inventory.MediaTypeOCIManifest,
-			Config: &inventory.Descriptor{Digest: digest(1000 + i), Size: 1},
-			Layers: []inventory.Descriptor{{Digest: digest(999), Size: 100}, {Digest: digest(2000 + i), Size: layer}}}
+			Config: &inventory.Blob{Digest: digest(1000 + i), Size: 1},
+			Layers: []inventory.Blob{{Digest: digest(999), Size: 100}, {Digest: digest(2000 + i), Size: layer}}}
 		inv.Manifests[att] = &inventory.Manifest{Digest: att, MediaType: inventory.MediaTypeOCIManifest}
 	}
 	add(1, "a-swebench-x", 10)

@@ -239,7 +239,7 @@ func (o *rootOptions) demoExplain(p *plan.Plan) error {
 			continue
 		}
 		fmt.Fprintf(o.stdout, "\n== regtidy explain plan.json %s\n\n", d.Tags[0])
-		if err := d.WriteDecision(o.stdout); err != nil {
+		if err := p.WriteDecision(o.stdout, *d); err != nil {
 			return err
 		}
 	}

@@ -62,6 +62,7 @@ func (o *rootOptions) listRepo(ctx context.Context, c *registry.Client, repo str
 	if err != nil {
 		return nil, err
 	}
+	o.heapCheckpoint("listed")
 	if st.CacheCorrupt > 0 {
 		o.logger().Warn("corrupt manifest cache entries were fetched again", "count", st.CacheCorrupt)
 	}

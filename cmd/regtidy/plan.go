@@ -166,7 +166,7 @@ func newExplainCmd(o *rootOptions) *cobra.Command {
 				if i > 0 {
 					fmt.Fprintln(o.stdout)
 				}
-				if err := d.WriteDecision(o.stdout); err != nil {
+				if err := p.WriteDecision(o.stdout, d); err != nil {
 					return err
 				}
 			}

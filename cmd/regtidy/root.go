@@ -71,7 +71,7 @@ thin images in the registry (compose).`,
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bars, even on a terminal")
 
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
-	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the command ends")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the command ends, and to FILE.listed once the repository is listed")
 	f.MarkHidden("cpuprofile") //nolint:errcheck // the flag exists
 	f.MarkHidden("memprofile") //nolint:errcheck // the flag exists
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.startProfiles() }

@@ -3,6 +3,7 @@
 // runs on 127.0.0.1 in this process; every loop is bounded by the case's size.
 //
 //	go run ./internal/bench report --scale 1 --dir /var/tmp/regtidy-bench
+//	go run ./internal/bench serve --scale 1 --dir /var/tmp/regtidy-bench   (serve it for runs by hand)
 //
 // regtidy itself runs as a subprocess (built from this checkout), so its peak memory is its own.
 package main
@@ -29,6 +30,8 @@ func main() {
 		err = benchReport(ctx, os.Args[2:])
 	case "ghcr":
 		err = benchGHCR(ctx, os.Args[2:])
+	case "serve":
+		err = benchServe(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -39,7 +42,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bench report|ghcr [flags]")
+	fmt.Fprintln(os.Stderr, "usage: bench report|ghcr|serve [flags]")
 	os.Exit(2)
 }
 
