@@ -59,12 +59,26 @@ type Descriptor struct {
 }
 
 // Blob is a config or layer of an image manifest: its digest and compressed size, and for a
-// config the media type (which tells an image config from, say, a build cache's). Layers carry
-// none of a Descriptor's index-child fields: an inventory holds some 700k of them.
+// config the media type (which tells an image config from, say, a build cache's).
 type Blob struct {
 	MediaType string `json:"mediaType,omitempty"`
 	Digest    string `json:"digest"`
 	Size      int64  `json:"size"`
+}
+
+// Layer is a layer of an image manifest: what regtidy needs of it, and no more, since an
+// inventory of the case holds some 800k of them.
+type Layer struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// ManifestExtra holds what few manifests have: referrers' artifact type and subject, and the
+// annotations regtidy reads (AnnotationBaseName, AnnotationBaseDigest; others are not kept).
+type ManifestExtra struct {
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Subject      string            `json:"subject,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // IsAttestation reports whether this index child is a buildx attestation manifest.
@@ -73,22 +87,39 @@ func (d Descriptor) IsAttestation() bool {
 }
 
 // Manifest is the parsed, compact form of one manifest, identified by its digest.
+//
+// Its fields are those every manifest needs, 128 bytes in all (an inventory holds 400k); the
+// rest is in Extra, nil for most.
 type Manifest struct {
-	Digest       string `json:"digest"`
-	MediaType    string `json:"mediaType"`
-	Size         int64  `json:"size"`
-	ArtifactType string `json:"artifactType,omitempty"`
-	// Config and Layers are set for image manifests. Layers carry no media type.
-	Config *Blob  `json:"config,omitempty"`
-	Layers []Blob `json:"layers,omitempty"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// Config and Layers are set for image manifests.
+	Config *Blob   `json:"config,omitempty"`
+	Layers []Layer `json:"layers,omitempty"`
 	// Manifests are the children of an index (platform images, attestation manifests, nested indexes).
 	Manifests []Descriptor `json:"manifests,omitempty"`
-	// Subject is the digest of the manifest this one refers to (OCI referrers), or empty.
-	Subject     string            `json:"subject,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
 	// Created is the image's creation time: the manifest's AnnotationCreated, else the config's
 	// "created" field, else (for an index) the newest of its children. Zero when unknown.
-	Created time.Time `json:"created,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+	// Extra holds the artifact type, subject and kept annotations of the manifests that have any.
+	Extra *ManifestExtra `json:"extra,omitempty"`
+}
+
+// Subject is the digest of the manifest this one refers to (OCI referrers), or "".
+func (m *Manifest) Subject() string {
+	if m.Extra == nil {
+		return ""
+	}
+	return m.Extra.Subject
+}
+
+// Annotation returns a kept annotation (AnnotationBaseName or AnnotationBaseDigest), or "".
+func (m *Manifest) Annotation(key string) string {
+	if m.Extra == nil {
+		return ""
+	}
+	return m.Extra.Annotations[key]
 }
 
 // IsIndex reports whether m is an index or manifest list.
@@ -102,7 +133,7 @@ func (m *Manifest) Blobs() iter.Seq[Blob] {
 			return
 		}
 		for _, l := range m.Layers {
-			if !yield(l) {
+			if !yield(Blob{Digest: l.Digest, Size: l.Size}) {
 				return
 			}
 		}
@@ -194,7 +225,7 @@ func (inv *Inventory) Referrers() map[string][]string {
 		set[subject][ref] = true
 	}
 	for d, m := range inv.Manifests {
-		add(m.Subject, d)
+		add(m.Subject(), d)
 	}
 	for _, t := range inv.Tags {
 		if s, ok := ReferrerTagDigest(t.Name); ok {

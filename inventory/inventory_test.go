@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -51,11 +52,11 @@ func testInventory() *Inventory {
 				{Digest: dImage, Platform: "linux/amd64"},
 				{Digest: dAttest, Platform: "unknown/unknown", ReferenceType: "attestation-manifest"},
 			}},
-			dImage:  {Digest: dImage, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c1", Size: 10}, Layers: []Blob{{Digest: "sha256:l1", Size: 100}, {Digest: "sha256:l2", Size: 1000}}},
-			dAttest: {Digest: dAttest, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c2", Size: 5}, Layers: []Blob{{Digest: "sha256:att", Size: 7}}},
+			dImage:  {Digest: dImage, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c1", Size: 10}, Layers: []Layer{{Digest: "sha256:l1", Size: 100}, {Digest: "sha256:l2", Size: 1000}}},
+			dAttest: {Digest: dAttest, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c2", Size: 5}, Layers: []Layer{{Digest: "sha256:att", Size: 7}}},
 			dSig:    {Digest: dSig, MediaType: MediaTypeOCIManifest},
-			dSbom:   {Digest: dSbom, MediaType: MediaTypeOCIManifest, Subject: dIndex},
-			dOther:  {Digest: dOther, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c3", Size: 10}, Layers: []Blob{{Digest: "sha256:l1", Size: 100}}},
+			dSbom:   {Digest: dSbom, MediaType: MediaTypeOCIManifest, Extra: &ManifestExtra{Subject: dIndex}},
+			dOther:  {Digest: dOther, MediaType: MediaTypeOCIManifest, Config: &Blob{Digest: "sha256:c3", Size: 10}, Layers: []Layer{{Digest: "sha256:l1", Size: 100}}},
 		},
 	}
 }
@@ -104,6 +105,47 @@ func TestParseManifestDockerList(t *testing.T) {
 	}
 	if _, err := ParseManifest(dIndex, "", []byte("{"), in); err == nil {
 		t.Error("malformed JSON parsed without error")
+	}
+}
+
+// TestParseManifestKeepsWhatRegtidyReads: an OCI image manifest's config, layers, subject and
+// artifact type, its creation time, and of its annotations only the base image's; an attestation
+// child's reference type; nothing extra for a plain image.
+func TestParseManifestKeepsWhatRegtidyReads(t *testing.T) {
+	raw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+		"artifactType":"application/vnd.example+json",
+		"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:c1","size":10},
+		"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:l1","size":100,"annotations":{"x":"y"}}],
+		"subject":{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"` + dIndex + `","size":9},
+		"annotations":{"org.opencontainers.image.created":"2025-11-20T10:00:00Z","org.opencontainers.image.base.name":"docker.io/library/python:3.12",
+			"org.opencontainers.image.base.digest":"sha256:b1","org.opencontainers.image.title":"not kept"}}`)
+	m, err := ParseManifest(dImage, "", raw, &Interner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Manifest{
+		Digest: dImage, MediaType: MediaTypeOCIManifest, Size: int64(len(raw)),
+		Config:  &Blob{MediaType: "application/vnd.oci.image.config.v1+json", Digest: "sha256:c1", Size: 10},
+		Layers:  []Layer{{Digest: "sha256:l1", Size: 100}},
+		Created: time.Date(2025, 11, 20, 10, 0, 0, 0, time.UTC),
+		Extra: &ManifestExtra{ArtifactType: "application/vnd.example+json", Subject: dIndex,
+			Annotations: map[string]string{AnnotationBaseName: "docker.io/library/python:3.12", AnnotationBaseDigest: "sha256:b1"}},
+	}
+	if diff := cmp.Diff(want, m); diff != "" {
+		t.Errorf("parsed (-want +got):\n%s", diff)
+	}
+	if m.Subject() != dIndex || m.Annotation(AnnotationBaseDigest) != "sha256:b1" {
+		t.Errorf("Subject() %q, base digest %q", m.Subject(), m.Annotation(AnnotationBaseDigest))
+	}
+	plain, err := ParseManifest(dOther, "", []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:c3","size":1},"layers":[],"annotations":{"a":"b"}}`), nil)
+	if err != nil || plain.Extra != nil || plain.Subject() != "" || plain.Annotation(AnnotationBaseName) != "" {
+		t.Errorf("plain image: %+v, %v", plain, err)
+	}
+	idx, err := ParseManifest(dIndex, "", []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+		{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+dAttest+`","size":5,"platform":{"os":"unknown","architecture":"unknown"},
+		 "annotations":{"vnd.docker.reference.type":"attestation-manifest","vnd.docker.reference.digest":"`+dImage+`"}}]}`), nil)
+	if err != nil || len(idx.Manifests) != 1 || !idx.Manifests[0].IsAttestation() || idx.Manifests[0].Platform != "unknown/unknown" {
+		t.Errorf("index: %+v, %v", idx, err)
 	}
 }
 

@@ -57,19 +57,27 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		mt = strings.TrimSpace(mt[:i])
 	}
 	m := &Manifest{
-		Digest:       in.intern(digest),
-		MediaType:    in.intern(mt),
-		Size:         int64(len(raw)),
-		ArtifactType: rm.ArtifactType,
-		Annotations:  rm.Annotations,
+		Digest:    in.intern(digest),
+		MediaType: in.intern(mt),
+		Size:      int64(len(raw)),
+	}
+	var extra ManifestExtra
+	extra.ArtifactType = rm.ArtifactType
+	for _, k := range []string{AnnotationBaseName, AnnotationBaseDigest} {
+		if v, ok := rm.Annotations[k]; ok {
+			if extra.Annotations == nil {
+				extra.Annotations = map[string]string{}
+			}
+			extra.Annotations[k] = v
+		}
 	}
 	if rm.Config != nil {
 		m.Config = &Blob{MediaType: in.intern(rm.Config.MediaType), Digest: in.intern(rm.Config.Digest), Size: rm.Config.Size}
 	}
 	if len(rm.Layers) > 0 {
-		m.Layers = make([]Blob, len(rm.Layers))
+		m.Layers = make([]Layer, len(rm.Layers))
 		for i, l := range rm.Layers {
-			m.Layers[i] = Blob{Digest: in.intern(l.Digest), Size: l.Size}
+			m.Layers[i] = Layer{Digest: in.intern(l.Digest), Size: l.Size}
 		}
 	}
 	if len(rm.Manifests) > 0 {
@@ -79,7 +87,10 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		}
 	}
 	if rm.Subject != nil {
-		m.Subject = in.intern(rm.Subject.Digest)
+		extra.Subject = in.intern(rm.Subject.Digest)
+	}
+	if extra.ArtifactType != "" || extra.Subject != "" || extra.Annotations != nil {
+		m.Extra = &extra
 	}
 	if s := rm.Annotations[AnnotationCreated]; s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {

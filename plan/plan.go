@@ -346,23 +346,23 @@ func (l *blobLedger) add(m *inventory.Manifest, deleted bool, kind string) {
 		}
 	}
 	if m.Config != nil {
-		l.use(m.Config, k)
+		l.use(m.Config.Digest, m.Config.Size, k)
 	}
 	for i := range m.Layers {
-		l.use(&m.Layers[i], k)
+		l.use(m.Layers[i].Digest, m.Layers[i].Size, k)
 	}
 }
 
 // use records one blob of a manifest: deleted, of kind number kind, or surviving (kind -1).
-func (l *blobLedger) use(b *inventory.Blob, kind int32) {
-	if l.shards > 1 && shardOf(b.Digest, l.shards) != l.shard {
+func (l *blobLedger) use(digest string, size int64, kind int32) {
+	if l.shards > 1 && shardOf(digest, l.shards) != l.shard {
 		return
 	}
-	i, ok := l.index[b.Digest]
+	i, ok := l.index[digest]
 	if !ok {
 		i = int32(len(l.uses))
-		l.index[b.Digest] = i
-		l.uses = append(l.uses, blobUse{size: b.Size, kind: -1})
+		l.index[digest] = i
+		l.uses = append(l.uses, blobUse{size: size, kind: -1})
 	}
 	u := &l.uses[i]
 	switch {

@@ -11,7 +11,11 @@ import (
 
 // blobManifest makes an image manifest with a config and layers.
 func blobManifest(digest string, config inventory.Blob, layers ...inventory.Blob) *inventory.Manifest {
-	return &inventory.Manifest{Digest: digest, MediaType: inventory.MediaTypeOCIManifest, Config: &config, Layers: layers}
+	m := &inventory.Manifest{Digest: digest, MediaType: inventory.MediaTypeOCIManifest, Config: &config}
+	for _, l := range layers {
+		m.Layers = append(m.Layers, inventory.Layer{Digest: l.Digest, Size: l.Size})
+	}
+	return m
 }
 
 func blob(d string, size int64) inventory.Blob {

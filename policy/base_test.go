@@ -238,9 +238,9 @@ func TestBaseConditionParseErrors(t *testing.T) {
 func (b *builder) composed(tag, baseIndex, baseImage string) (idx, img string) {
 	at := hoursAgo(900)
 	img = b.image(tag, at, "ubuntu", tag)
-	b.inv.Manifests[img].Annotations = map[string]string{inventory.AnnotationBaseDigest: baseImage, inventory.AnnotationBaseName: "base"}
+	b.inv.Manifests[img].Extra = &inventory.ManifestExtra{Annotations: map[string]string{inventory.AnnotationBaseDigest: baseImage, inventory.AnnotationBaseName: "base"}}
 	idx = b.index(tag, at, platform(img, "linux/amd64"))
-	b.inv.Manifests[idx].Annotations = map[string]string{inventory.AnnotationBaseDigest: baseIndex, inventory.AnnotationBaseName: "base"}
+	b.inv.Manifests[idx].Extra = &inventory.ManifestExtra{Annotations: map[string]string{inventory.AnnotationBaseDigest: baseIndex, inventory.AnnotationBaseName: "base"}}
 	b.tag(tag, idx)
 	return idx, img
 }

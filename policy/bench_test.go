@@ -48,20 +48,20 @@ func fullCase(tb testing.TB) *inventory.Inventory {
 		Tags:       make([]inventory.Tag, 0, caseTotalTags),
 		ListedAt:   t0,
 	}
-	baseLayer := make([]inventory.Blob, caseInstances)
+	baseLayer := make([]inventory.Layer, caseInstances)
 	for i := range baseLayer {
-		baseLayer[i] = inventory.Blob{Digest: next(), Size: 1_300_000_000}
+		baseLayer[i] = inventory.Layer{Digest: next(), Size: 1_300_000_000}
 	}
-	sdkLayer := make([]inventory.Blob, caseCommits)
+	sdkLayer := make([]inventory.Layer, caseCommits)
 	for i := range sdkLayer {
-		sdkLayer[i] = inventory.Blob{Digest: next(), Size: 80_000_000}
+		sdkLayer[i] = inventory.Layer{Digest: next(), Size: 80_000_000}
 	}
-	push := func(tag string, base, sdk inventory.Blob, hours int) string {
+	push := func(tag string, base, sdk inventory.Layer, hours int) string {
 		created := hoursAgo(hours)
 		img := &inventory.Manifest{Digest: next(), MediaType: inventory.MediaTypeOCIManifest, Size: 1200, Created: created,
-			Config: &inventory.Blob{Digest: next(), Size: 9000}, Layers: []inventory.Blob{base, sdk}}
+			Config: &inventory.Blob{Digest: next(), Size: 9000}, Layers: []inventory.Layer{base, sdk}}
 		att := &inventory.Manifest{Digest: next(), MediaType: inventory.MediaTypeOCIManifest, Size: 800,
-			Config: &inventory.Blob{Digest: next(), Size: 200}, Layers: []inventory.Blob{{Digest: next(), Size: 4000}}}
+			Config: &inventory.Blob{Digest: next(), Size: 200}, Layers: []inventory.Layer{{Digest: next(), Size: 4000}}}
 		idx := &inventory.Manifest{Digest: next(), MediaType: inventory.MediaTypeOCIIndex, Size: 900, Created: created,
 			Manifests: []inventory.Descriptor{platform(img.Digest, "linux/amd64"), attests(att.Digest, img.Digest)}}
 		for _, m := range []*inventory.Manifest{img, att, idx} {
@@ -99,7 +99,7 @@ func fullCase(tb testing.TB) *inventory.Inventory {
 		inst := i / 3
 		tag := fmt.Sprintf("buildcache-source-minimal-sweb.eval.x86_64.repo_1776_inst-%05d_tag_latest-%012x%s", inst, inst, []string{"", "-main", "-feature"}[i%3])
 		m := &inventory.Manifest{Digest: next(), MediaType: inventory.MediaTypeOCIManifest, Size: 3000, Created: hoursAgo(i % 500),
-			Config: &inventory.Blob{Digest: next(), Size: 300}, Layers: []inventory.Blob{{Digest: next(), Size: 50_000_000}}}
+			Config: &inventory.Blob{Digest: next(), Size: 300}, Layers: []inventory.Layer{{Digest: next(), Size: 50_000_000}}}
 		inv.Manifests[m.Digest] = m
 		inv.Tags = append(inv.Tags, inventory.Tag{Name: tag, Digest: m.Digest})
 	}
@@ -109,7 +109,7 @@ func fullCase(tb testing.TB) *inventory.Inventory {
 	for i := 0; i < caseOtherTags/2; i++ {
 		subject := someIndexes[i*50]
 		sig := &inventory.Manifest{Digest: next(), MediaType: inventory.MediaTypeOCIManifest, Size: 500,
-			Config: &inventory.Blob{Digest: next(), Size: 2}, Layers: []inventory.Blob{{Digest: next(), Size: 300}}}
+			Config: &inventory.Blob{Digest: next(), Size: 2}, Layers: []inventory.Layer{{Digest: next(), Size: 300}}}
 		inv.Manifests[sig.Digest] = sig
 		inv.Tags = append(inv.Tags, inventory.Tag{Name: "sha256-" + subject[7:] + ".sig", Digest: sig.Digest})
 		push(fmt.Sprintf("nightly-%d", i), baseLayer[i], sdkLayer[i], 100)

@@ -73,9 +73,9 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 	e.rankAll()
 	e.judgeItems()
 	e.closeOverKept()
-	// Deciding goes by ids only: the map from digests, some 20 MB for 400k manifests, can go
-	// before the plan's decisions are made.
-	e.g.id = nil
+	// Deciding goes by ids and looks at parents only: the map from digests and the edges to
+	// children, some 30 MB for 400k manifests, can go before the plan's decisions are made.
+	e.g.id, e.g.outEdges, e.g.outStart = nil, nil, nil
 	p := &plan.Plan{
 		Schema:      plan.Schema,
 		Repository:  inv.Repository,
@@ -207,14 +207,16 @@ func (e *evaluator) rankAll() {
 // judgeItems applies each item's rule.
 func (e *evaluator) judgeItems() {
 	inParallel(len(e.items), func(lo, hi int) {
+		arena := &reasonArena{}
 		for i := lo; i < hi; i++ {
-			e.items[i].verdict = e.judge(&e.items[i])
+			e.items[i].verdict = e.judge(&e.items[i], arena)
 		}
 	})
 }
 
-// judge applies an item's rule, or the default for a kind without one.
-func (e *evaluator) judge(it *item) verdict {
+// judge applies an item's rule, or the default for a kind without one. Details of deletes are
+// shared through arena: the images of one commit all fail for the same reasons.
+func (e *evaluator) judge(it *item, arena *reasonArena) verdict {
 	rule := e.pol.Rule(it.kind)
 	if rule == nil {
 		switch {
@@ -246,7 +248,7 @@ func (e *evaluator) judge(it *item) verdict {
 		}
 	}
 	if !v.kept {
-		v.reasons = []plan.Reason{{Rule: RuleNoKeepRuleMatched, Kind: it.kind, Detail: strings.Join(failed, " and ")}}
+		v.reasons = []plan.Reason{{Rule: RuleNoKeepRuleMatched, Kind: it.kind, Detail: arena.joined(failed, " and ")}}
 	}
 	return v
 }

@@ -71,7 +71,7 @@ func (b *builder) image(label string, created time.Time, layers ...string) strin
 		Created:   created,
 	}
 	for _, l := range layers {
-		m.Layers = append(m.Layers, inventory.Blob{Digest: "sha256:" + hexOf("layer "+l, 64), Size: int64(len(l)) * 1_000_000})
+		m.Layers = append(m.Layers, inventory.Layer{Digest: "sha256:" + hexOf("layer "+l, 64), Size: int64(len(l)) * 1_000_000})
 	}
 	b.inv.Manifests[d] = m
 	return d
@@ -86,7 +86,7 @@ func (b *builder) attestation(label string) string {
 		MediaType: inventory.MediaTypeOCIManifest,
 		Size:      800,
 		Config:    &inventory.Blob{Digest: "sha256:" + hexOf("att config "+label, 64), Size: 200},
-		Layers:    []inventory.Blob{{Digest: "sha256:" + hexOf("provenance "+label, 64), Size: 5000}},
+		Layers:    []inventory.Layer{{Digest: "sha256:" + hexOf("provenance "+label, 64), Size: 5000}},
 	}
 	return d
 }
@@ -135,7 +135,7 @@ func (b *builder) signature(subject, suffix string) string {
 		MediaType: inventory.MediaTypeOCIManifest,
 		Size:      500,
 		Config:    &inventory.Blob{Digest: "sha256:" + hexOf("sig config", 64), Size: 100},
-		Layers:    []inventory.Blob{{Digest: "sha256:" + hexOf("sig "+subject+suffix, 64), Size: 300}},
+		Layers:    []inventory.Layer{{Digest: "sha256:" + hexOf("sig "+subject+suffix, 64), Size: 300}},
 	}
 	b.tag("sha256-"+subject[len("sha256:"):]+"."+suffix, d)
 	return d
@@ -145,13 +145,12 @@ func (b *builder) signature(subject, suffix string) string {
 func (b *builder) subjectReferrer(label, subject string) string {
 	d := digestOf("referrer " + label)
 	b.inv.Manifests[d] = &inventory.Manifest{
-		Digest:       d,
-		MediaType:    inventory.MediaTypeOCIManifest,
-		ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		Size:         600,
-		Config:       &inventory.Blob{Digest: "sha256:" + hexOf("empty", 64), Size: 2},
-		Layers:       []inventory.Blob{{Digest: "sha256:" + hexOf("bundle "+label, 64), Size: 4000}},
-		Subject:      subject,
+		Digest:    d,
+		MediaType: inventory.MediaTypeOCIManifest,
+		Size:      600,
+		Config:    &inventory.Blob{Digest: "sha256:" + hexOf("empty", 64), Size: 2},
+		Layers:    []inventory.Layer{{Digest: "sha256:" + hexOf("bundle "+label, 64), Size: 4000}},
+		Extra:     &inventory.ManifestExtra{ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", Subject: subject},
 	}
 	return d
 }

@@ -103,10 +103,10 @@ func newGraph(inv *inventory.Inventory) *graph {
 		g.manifests[from] = m
 		g.created[from] = m.Created
 		g.mediaType[from] = m.MediaType
-		if m.Subject != "" {
-			subjects = append(subjects, digestRef{from, m.Subject})
+		if s := m.Subject(); s != "" {
+			subjects = append(subjects, digestRef{from, s})
 		}
-		if b := m.Annotations[inventory.AnnotationBaseDigest]; b != "" {
+		if b := m.Annotation(inventory.AnnotationBaseDigest); b != "" {
 			bases = append(bases, digestRef{from, b})
 		}
 		for ci := range m.Manifests {

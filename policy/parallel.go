@@ -52,13 +52,19 @@ type reasonArena struct {
 }
 
 // phrase returns the concatenation of parts, one string for every call with the same parts.
-func (a *reasonArena) phrase(parts ...string) string {
+func (a *reasonArena) phrase(parts ...string) string { return a.joined(parts, "") }
+
+// joined is strings.Join(parts, sep), one string for every call with the same result.
+func (a *reasonArena) joined(parts []string, sep string) string {
 	if len(parts) == 1 {
 		return parts[0]
 	}
-	var buf [128]byte
+	var buf [256]byte
 	key := buf[:0]
-	for _, p := range parts {
+	for i, p := range parts {
+		if i > 0 {
+			key = append(key, sep...)
+		}
 		key = append(key, p...)
 	}
 	if s, ok := a.phrases[string(key)]; ok {

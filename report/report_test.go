@@ -41,7 +41,7 @@ func caseInventory() *inventory.Inventory {
 		}}
 		inv.Manifests[img] = &inventory.Manifest{Digest: img, MediaType: inventory.MediaTypeOCIManifest,
 			Config: &inventory.Blob{Digest: digest(1000 + i), Size: 1},
-			Layers: []inventory.Blob{{Digest: digest(999), Size: 100}, {Digest: digest(2000 + i), Size: layer}}}
+			Layers: []inventory.Layer{{Digest: digest(999), Size: 100}, {Digest: digest(2000 + i), Size: layer}}}
 		inv.Manifests[att] = &inventory.Manifest{Digest: att, MediaType: inventory.MediaTypeOCIManifest}
 	}
 	add(1, "a-swebench-x", 10)

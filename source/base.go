@@ -101,8 +101,8 @@ func ImageBases(ctx context.Context, spec BaseSpec) ([]BaseRef, error) {
 		}
 		image := spec.Repository + ":" + t.Name
 		for _, m := range imageManifests(inv, t.Digest) {
-			if d := m.Annotations[inventory.AnnotationBaseDigest]; d != "" {
-				out = append(out, BaseRef{Digest: d, Name: m.Annotations[inventory.AnnotationBaseName], Image: image})
+			if d := m.Annotation(inventory.AnnotationBaseDigest); d != "" {
+				out = append(out, BaseRef{Digest: d, Name: m.Annotation(inventory.AnnotationBaseName), Image: image})
 			}
 		}
 	}
