@@ -195,27 +195,47 @@ func (p *Plan) Summarize(inv *inventory.Inventory) {
 	p.Summary = summarize(p.Decisions, freed)
 }
 
-// SummarizeDecided is Summarize for a caller that holds each decision's manifest already, as
-// package policy does: manifests[i] is the inventory's manifest of p.Decisions[i] (nil when it
-// has none), no two decisions name one digest, and every manifest of the inventory has a
-// decision. It gives what Summarize gives, without looking each decision's manifest up by digest.
-//
-// The blobs are shared out among the cores by digest, each core keeping the ledger of its share.
+// SummarizeDecided is Summarize for a caller that holds each decision's manifest already:
+// manifests[i] is the inventory's manifest of p.Decisions[i] (nil when it has none), no two
+// decisions name one digest, and every manifest of the inventory has a decision. It gives what
+// Summarize gives, without looking each decision's manifest up by digest.
 func (p *Plan) SummarizeDecided(manifests []*inventory.Manifest) {
+	freed := FreedBytes(len(p.Decisions), func(i int) (*inventory.Manifest, bool, string) {
+		if i >= len(manifests) {
+			return nil, false, ""
+		}
+		d := &p.Decisions[i]
+		return manifests[i], d.Action == Delete, d.Kind
+	})
+	p.SummarizeFreed(freed)
+}
+
+// SummarizeFreed sets the plan's summary from its decisions and the bytes FreedBytes found.
+func (p *Plan) SummarizeFreed(freed map[string]int64) {
+	p.Summary = summarize(p.Decisions, freed)
+}
+
+// FreedBytes returns, per kind, the compressed bytes of the blobs that only deleted manifests
+// use, each blob once, counted for the kind of the first deleted manifest using it. at(i) gives
+// the i-th of n manifests in digest order (nil: none), whether it is deleted, and its kind; every
+// manifest of the inventory must be among them. at is called from several goroutines at once.
+//
+// The planner calls it before it writes its decisions, so that this ledger and the decisions are
+// not in memory together; the blobs are shared out among the cores by digest.
+func FreedBytes(n int, at func(i int) (m *inventory.Manifest, deleted bool, kind string)) map[string]int64 {
 	shards := 1
-	if len(manifests) >= 10_000 {
+	if n >= 10_000 {
 		shards = min(runtime.GOMAXPROCS(0), 8)
 	}
 	freed := make([]map[string]int64, shards)
 	var wg sync.WaitGroup
 	for s := range shards {
 		wg.Go(func() {
-			l := newBlobLedger(len(manifests) / shards)
+			l := newBlobLedger(n / shards)
 			l.shard, l.shards = s, shards
-			for i := range p.Decisions {
-				if i < len(manifests) && manifests[i] != nil {
-					d := &p.Decisions[i]
-					l.add(manifests[i], d.Action == Delete, d.Kind)
+			for i := range n {
+				if m, deleted, kind := at(i); m != nil {
+					l.add(m, deleted, kind)
 				}
 			}
 			freed[s] = l.freed()
@@ -224,11 +244,11 @@ func (p *Plan) SummarizeDecided(manifests []*inventory.Manifest) {
 	wg.Wait()
 	total := freed[0]
 	for _, f := range freed[1:] {
-		for k, n := range f {
-			total[k] += n
+		for k, b := range f {
+			total[k] += b
 		}
 	}
-	p.Summary = summarize(p.Decisions, total)
+	return total
 }
 
 // summarize counts decisions per kind and reason; freed holds the bytes freed per kind.

@@ -2,9 +2,11 @@ package policy
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/regtidy/regtidy/inventory"
@@ -31,6 +33,10 @@ const (
 	// RuleReferrerOfDeleted deletes a referrer of a deleted manifest.
 	RuleReferrerOfDeleted = "referrer-of-deleted"
 )
+
+// collectBeforeDeciding is the size of repository (in manifests) from which Evaluate collects
+// garbage once, blocking, between judging and writing decisions.
+const collectBeforeDeciding = 100_000
 
 // maxParentReasons bounds how many parents a decision's reasons name one by one.
 const maxParentReasons = 3
@@ -89,15 +95,38 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 	if !slices.IsSortedFunc(p.Tags, compareTags) {
 		slices.SortFunc(p.Tags, compareTags)
 	}
-	manifests := make([]*inventory.Manifest, len(e.g.order))
-	inParallel(len(e.g.order), func(lo, hi int) {
+	// The bytes freed are counted before the decisions are written, so that the blob ledger and
+	// the decisions are not in memory together.
+	g := e.g
+	freed := plan.FreedBytes(len(g.order), func(r int) (*inventory.Manifest, bool, string) {
+		id := g.order[r]
+		kind, _ := e.kindOf(id)
+		return g.manifests[id], !e.kept[id], kind
+	})
+	if len(g.order) >= collectBeforeDeciding {
+		runtime.GC()
+	}
+	var changed atomic.Bool
+	inParallel(len(g.order), func(lo, hi int) {
 		arena := &reasonArena{}
-		for r, id := range e.g.order[lo:hi] {
-			p.Decisions[lo+r] = e.decide(id, arena)
-			manifests[lo+r] = e.g.manifests[id]
+		for r, id := range g.order[lo:hi] {
+			d := e.decide(id, arena)
+			if (d.Action == plan.Delete) == e.kept[id] {
+				changed.Store(true)
+			}
+			p.Decisions[lo+r] = d
 		}
 	})
-	p.SummarizeDecided(manifests)
+	if changed.Load() {
+		// decide kept a digest nothing explained deleting: count again by the decisions.
+		manifests := make([]*inventory.Manifest, len(g.order))
+		for r, id := range g.order {
+			manifests[r] = g.manifests[id]
+		}
+		p.SummarizeDecided(manifests)
+		return p, nil
+	}
+	p.SummarizeFreed(freed)
 	return p, nil
 }
 
@@ -255,7 +284,7 @@ func (e *evaluator) judge(it *item, arena *reasonArena) verdict {
 
 // present reports whether a digest is in the repository.
 func (e *evaluator) present(digest string) bool {
-	_, ok := e.g.id[digest]
+	_, ok := e.g.id.lookup(digest)
 	return ok
 }
 
@@ -283,18 +312,7 @@ func (e *evaluator) decide(id int32, arena *reasonArena) plan.Decision {
 		dec.VersionID = v.ID
 	}
 	items := e.itemsOf(id)
-	// Kind and fields: of the first kept item, else of the first item, else of the edges.
-	lead := -1
-	for i := range items {
-		if lead < 0 || (kept && items[i].verdict.kept && !items[lead].verdict.kept) {
-			lead = i
-		}
-	}
-	if lead >= 0 {
-		dec.Kind, dec.Fields = items[lead].kind, items[lead].fields
-	} else {
-		dec.Kind = g.untaggedKind(id)
-	}
+	dec.Kind, dec.Fields = e.kindOf(id)
 	prefix := func(it *item) string {
 		if len(items) > 1 {
 			return it.name() + ": "
@@ -340,6 +358,23 @@ func (e *evaluator) decide(id int32, arena *reasonArena) plan.Decision {
 		add(plan.Reason{Rule: RuleNoRule, Kind: dec.Kind, Detail: "nothing explains deleting this manifest, so it is kept"})
 	}
 	return dec
+}
+
+// kindOf returns the kind and fields of a digest's decision: those of its first kept item, else
+// of its first item, else (untagged) the kind its parents' edges give it.
+func (e *evaluator) kindOf(id int32) (string, plan.Fields) {
+	items := e.itemsOf(id)
+	kept := e.kept[id]
+	lead := -1
+	for i := range items {
+		if lead < 0 || (kept && items[i].verdict.kept && !items[lead].verdict.kept) {
+			lead = i
+		}
+	}
+	if lead < 0 {
+		return e.g.untaggedKind(id), nil
+	}
+	return items[lead].kind, items[lead].fields
 }
 
 // parentReasons adds the reasons an index or subject gives: for a kept digest its kept parents,

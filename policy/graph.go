@@ -35,10 +35,11 @@ type graph struct {
 	// digests is every manifest the plan decides, by id: tagged digests, inventory manifests,
 	// registry versions and the children indexes list.
 	digests []string
-	id      map[string]int32
+	id      *digestIDs
 	// heads are the digests' first bytes, for sorting (see idDigest).
 	heads [][2]uint64
-	// order holds the ids sorted by digest; rank is each id's place in it.
+	// order holds the ids sorted by digest; rank is each id's place in it, while the graph is
+	// built.
 	order []int32
 	rank  []int32
 	// tagNames holds the digests' tag names, sorted and grouped by id: those of id i are
@@ -62,75 +63,86 @@ type graph struct {
 	bases baseEdges
 }
 
-// intern returns a digest's id, giving it one if it has none.
-func (g *graph) intern(d string) int32 {
-	if i, ok := g.id[d]; ok {
-		return i
-	}
-	i := int32(len(g.digests))
-	g.id[d] = i
-	g.digests = append(g.digests, d)
-	g.heads = append(g.heads, digestHead(d))
-	g.manifests = append(g.manifests, nil)
-	g.created = append(g.created, time.Time{})
-	g.mediaType = append(g.mediaType, "")
-	return i
-}
-
 // newGraph builds the graph of an inventory. Tags come from the tag listing and, where the
 // registry keeps versions, from the versions too (a tag either source names counts).
 func newGraph(inv *inventory.Inventory) *graph {
-	size := len(inv.Manifests) + len(inv.Tags)/8 + 16
-	g := &graph{
-		id:        make(map[string]int32, size),
-		digests:   make([]string, 0, size),
-		heads:     make([][2]uint64, 0, size),
-		manifests: make([]*inventory.Manifest, 0, size),
-		created:   make([]time.Time, 0, size),
-		mediaType: make([]string, 0, size),
+	g := &graph{}
+	g.fillIDs(inv, len(inv.Tags)/8+16)
+	// Tags and children mostly name manifests that have ids now: look them up on every core,
+	// then give ids to the few that name none.
+	tags := make([]tagAt, len(inv.Tags))
+	inParallel(len(inv.Tags), func(lo, hi int) {
+		for i, t := range inv.Tags[lo:hi] {
+			id, ok := g.id.lookup(t.Digest)
+			if !ok {
+				id = -1
+			}
+			tags[lo+i] = tagAt{t.Name, id}
+		}
+	})
+	kept := tags[:0]
+	for i, t := range tags {
+		if t.name == "" || inv.Tags[i].Digest == "" {
+			continue
+		}
+		if t.id < 0 {
+			t.id = g.intern(inv.Tags[i].Digest)
+		}
+		kept = append(kept, t)
 	}
-	tags := make([]tagAt, 0, len(inv.Tags))
-	for _, t := range inv.Tags {
-		if t.Name != "" && t.Digest != "" {
-			tags = append(tags, tagAt{t.Name, g.intern(t.Digest)})
+	tags = kept
+	n := len(inv.Manifests)
+	firstEdge := make([]int32, n+1)
+	for i, m := range g.manifests[:n] {
+		firstEdge[i+1] = firstEdge[i] + int32(len(m.Manifests))
+	}
+	edges := make([]edge, firstEdge[n], int(firstEdge[n])+len(inv.Tags)/100+8)
+	inParallel(n, func(lo, hi int) {
+		for from := lo; from < hi; from++ {
+			m := g.manifests[from]
+			for ci := range m.Manifests {
+				c := &m.Manifests[ci]
+				kind := edgeChild
+				switch {
+				case c.IsAttestation():
+					kind = edgeAttestation
+				case inventory.IsIndexMediaType(c.MediaType):
+					kind = edgeNested
+				}
+				to, ok := g.id.lookup(c.Digest)
+				if !ok {
+					to = -1
+				}
+				edges[firstEdge[from]+int32(ci)] = edge{from: int32(from), to: to, kind: kind, desc: c}
+			}
+		}
+	})
+	// Children missing from the inventory get ids; children without a digest get no edge.
+	edges = slices.DeleteFunc(edges, func(e edge) bool { return e.desc.Digest == "" })
+	for i := range edges {
+		if edges[i].to < 0 {
+			edges[i].to = g.intern(edges[i].desc.Digest)
 		}
 	}
-	// An index usually lists two children (an image and its attestation); edges grow if not.
-	edges := make([]edge, 0, len(inv.Manifests)+len(inv.Tags)/100+8)
 	var subjects, bases []digestRef
-	for d, m := range inv.Manifests {
-		from := g.intern(d)
-		g.manifests[from] = m
-		g.created[from] = m.Created
-		g.mediaType[from] = m.MediaType
+	for from, m := range g.manifests[:n] {
+		if m.Extra == nil {
+			continue
+		}
 		if s := m.Subject(); s != "" {
-			subjects = append(subjects, digestRef{from, s})
+			subjects = append(subjects, digestRef{int32(from), s})
 		}
 		if b := m.Annotation(inventory.AnnotationBaseDigest); b != "" {
-			bases = append(bases, digestRef{from, b})
-		}
-		for ci := range m.Manifests {
-			c := &m.Manifests[ci]
-			if c.Digest == "" {
-				continue
-			}
-			kind := edgeChild
-			switch {
-			case c.IsAttestation():
-				kind = edgeAttestation
-			case inventory.IsIndexMediaType(c.MediaType):
-				kind = edgeNested
-			}
-			edges = append(edges, edge{from: from, to: g.intern(c.Digest), kind: kind, desc: c})
+			bases = append(bases, digestRef{int32(from), b})
 		}
 	}
 	versions := make([]idVersion, 0, len(inv.Versions))
 	for d, v := range inv.Versions {
 		versions = append(versions, idVersion{g.intern(d), v})
 	}
-	n := len(g.digests)
+	n = len(g.digests)
 	for _, x := range subjects {
-		if s, ok := g.id[x.digest]; ok {
+		if s, ok := g.id.lookup(x.digest); ok {
 			edges = append(edges, edge{from: s, to: x.id, kind: edgeReferrer})
 		}
 	}
@@ -149,7 +161,7 @@ func newGraph(inv *inventory.Inventory) *graph {
 	g.collectTags(tags, versions)
 	for _, t := range tags {
 		if s, ok := inventory.ReferrerTagDigest(t.name); ok {
-			if from, ok := g.id[s]; ok {
+			if from, ok := g.id.lookup(s); ok {
 				edges = append(edges, edge{from: from, to: t.id, kind: edgeReferrer})
 			}
 		}
@@ -177,7 +189,7 @@ func newGraph(inv *inventory.Inventory) *graph {
 	g.outEdges, g.outStart = g.index(edges, func(e edge) (int32, int32) { return e.from, e.to })
 	g.inEdges, g.inStart = g.index(slices.Clone(g.outEdges), func(e edge) (int32, int32) { return e.to, e.from })
 	g.bases = g.baseEdges(bases)
-	g.heads = nil // only for sorting
+	g.heads, g.rank = nil, nil // only for sorting
 	return g
 }
 

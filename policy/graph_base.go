@@ -21,7 +21,7 @@ type baseEdges struct {
 func (g *graph) baseEdges(refs []digestRef) baseEdges {
 	var edges []edge
 	for _, r := range refs {
-		if to, ok := g.id[r.digest]; ok && to != r.id {
+		if to, ok := g.id.lookup(r.digest); ok && to != r.id {
 			edges = append(edges, edge{from: r.id, to: to, kind: edgeBase})
 		}
 	}
