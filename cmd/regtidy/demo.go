@@ -22,6 +22,7 @@ type demoOptions struct {
 	scale float64
 	seed  int64
 	keep  bool
+	ghcr  bool
 }
 
 func newDemoCmd(o *rootOptions) *cobra.Command {
@@ -34,14 +35,26 @@ a real registry (distribution v3, in-process on 127.0.0.1) holding per-commit SW
 gaia and python-nodejs images, buildcache and legacy tags, every image a multi-arch index with an
 attestation manifest; the SDK's git history those images were built from; and a bucket folder of
 evaluation-run metadata. Then it runs what a user would: report, plan with
-examples/openhands.yaml, explain, apply, report again and verify. It removes everything it made.`,
+examples/openhands.yaml, explain, apply, report again and verify. It removes everything it made.
+
+With --ghcr the registry is an emulated ghcr.io: the GitHub Packages REST API in front of the same
+registry, with a personal token's budgets, on an emulated clock. The story is the one of a
+nightly job: the versions model, a plan's cost in REST requests and hours, apply over several
+nights that each stop at their budget, a repeat listing that the state file makes cheap, verify,
+and undo through GitHub's restore.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.runDemo(cmd.Context(), do) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if do.ghcr {
+				return o.runDemoGHCR(cmd.Context(), do)
+			}
+			return o.runDemo(cmd.Context(), do)
+		},
 	}
 	f := cmd.Flags()
 	f.Float64Var(&do.scale, "scale", 0.02, "fraction of the case's 133,425 tags to push (1 = full scale)")
 	f.Int64Var(&do.seed, "seed", 1, "seed of the generated case")
 	f.BoolVar(&do.keep, "keep", false, "keep the demo's directory (git repository, run metadata, plan, journal)")
+	f.BoolVar(&do.ghcr, "ghcr", false, "run the demo on an emulated ghcr.io: package versions, REST budgets, nightly runs, on an emulated clock")
 	o.addFormatFlag(cmd, "output", "o")
 	return cmd
 }

@@ -26,6 +26,21 @@ type ghcrOptions struct {
 	pace        float64
 	maxRequests int
 	deadline    time.Duration
+
+	// Set only by `regtidy demo --ghcr`, never by a flag: the token of the emulated ghcr.io, and
+	// the fake clock it shares with the client (now and sleep), on which GitHub's pacing and
+	// rate-limit resets pass at once. Nil means the real time.
+	token string
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+}
+
+// clockNow is the time on the GHCR clock: the real time unless the demo set a fake one.
+func (g *ghcrOptions) clockNow() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
 }
 
 func (g *ghcrOptions) add(o *rootOptions) {
@@ -50,6 +65,7 @@ type ghcrBackend struct {
 	rest      *ghcr.Client
 	state     *ghcr.State
 	statePath string
+	now       func() time.Time
 }
 
 // ghcr opens the REST client and the state of a GHCR repository.
@@ -61,6 +77,12 @@ func (o *rootOptions) ghcr(ctx context.Context, repo string) (*ghcrBackend, erro
 	if o.gh.tokenEnv != "" {
 		opts = append(opts, ghcr.WithTokenEnv(o.gh.tokenEnv))
 	}
+	if o.gh.token != "" {
+		opts = append(opts, ghcr.WithToken(o.gh.token))
+	}
+	if o.gh.now != nil && o.gh.sleep != nil {
+		opts = append(opts, ghcr.WithClock(o.gh.now, o.gh.sleep))
+	}
 	if o.gh.pace > 0 {
 		opts = append(opts, ghcr.WithPace(o.gh.pace))
 	}
@@ -68,7 +90,7 @@ func (o *rootOptions) ghcr(ctx context.Context, repo string) (*ghcrBackend, erro
 		opts = append(opts, ghcr.WithMaxRequests(o.gh.maxRequests))
 	}
 	if o.gh.deadline > 0 {
-		opts = append(opts, ghcr.WithDeadline(time.Now().Add(o.gh.deadline)))
+		opts = append(opts, ghcr.WithDeadline(o.gh.clockNow().Add(o.gh.deadline)))
 	}
 	rest, err := ghcr.New(repo, opts...)
 	if err != nil {
@@ -96,12 +118,12 @@ func (o *rootOptions) ghcr(ctx context.Context, repo string) (*ghcrBackend, erro
 	if err != nil {
 		return nil, err
 	}
-	return &ghcrBackend{rest: rest, state: st, statePath: path}, nil
+	return &ghcrBackend{rest: rest, state: st, statePath: path, now: o.gh.clockNow}, nil
 }
 
 // save writes the state back, joining a failure to err.
 func (b *ghcrBackend) save(ctx context.Context, err error) error {
-	if serr := b.state.Save(ctx, b.statePath, time.Now()); serr != nil {
+	if serr := b.state.Save(ctx, b.statePath, b.now()); serr != nil {
 		return errors.Join(err, fmt.Errorf("saving the GHCR state to %s: %w", b.statePath, serr))
 	}
 	return err

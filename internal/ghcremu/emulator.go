@@ -21,8 +21,9 @@
 //   - Version JSON: id, name (the digest), url, package_html_url, created_at, updated_at, html_url,
 //     deleted_at (deleted versions only), metadata.package_type "container",
 //     metadata.container.tags.
-//   - Delete removes the manifest from the registry by digest (or, with DeleteTags, only its tags)
-//     after keeping its bytes; restore puts the manifest and the tags no other version took back.
+//   - Delete removes the manifest from the registry by digest after keeping its bytes (or, with
+//     DeleteTags, only its tags, leaving the bytes in the registry); restore puts the manifest and
+//     the tags no other version took back.
 //     Deleting a deleted or unknown version answers 404. A public package's version with more than
 //     5,000 downloads (SetDownloads) answers 400 with GitHub's message; so does the package's last
 //     tagged version. Forbid makes a version answer 403.
@@ -37,7 +38,11 @@
 //   - Faults: latency per REST request (and per OCI request), and 500s on a configurable share of
 //     REST requests, drawn from a seeded generator.
 //   - The OCI side: reads and pushes pass through to the registry; DELETE of a manifest or blob
-//     answers 405 UNSUPPORTED as ghcr.io does; a deleted version's digest reads as unknown.
+//     answers 405 UNSUPPORTED as ghcr.io does; a deleted version's digest reads as unknown. A HEAD
+//     of a manifest by tag is answered from the version table (digest, media type and size as
+//     pushed through the emulator) when the Accept header names the media type, as ghcr.io
+//     answers it from its own database: distribution reads and parses the manifest for each HEAD,
+//     which made re-checks of thousands of kept tags the cost of large tests.
 //   - Counters per endpoint (requests, points, statuses, limit answers, peak points in any
 //     60-second window, accepted and asked for) so tests and benchmarks can assert budgets.
 //
@@ -210,6 +215,7 @@ type Emulator struct {
 	stats    map[string]*endpointStats
 	oci      map[string]int
 	refused  int // OCI DELETEs answered 405
+	heads    int // OCI HEADs answered from the version table
 	inflight int
 	peak     int
 	rng      *rand.Rand

@@ -526,3 +526,73 @@ func TestInjectedErrorsAndLatency(t *testing.T) {
 		t.Errorf("Injected = %d, want %d", got, fails)
 	}
 }
+
+// TestHeadByTagFromTheVersionTable checks that a HEAD by tag answered from the version table says
+// what the registry says, follows a tag that moved, and stops at a delete.
+func TestHeadByTagFromTheVersionTable(t *testing.T) {
+	e := start(t, Options{RegistryDelete: DeleteTags})
+	pushIndex(t, e, testRepo, "keep")
+	idx1, _, _ := pushIndex(t, e, testRepo, "v1")
+	head := func(accept string) http.Header {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, e.URL+"/v2/"+testRepo+"/manifests/v1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := http.Header{"Status": {strconv.Itoa(resp.StatusCode)}}
+		for _, k := range []string{"Content-Type", "Content-Length", "Docker-Content-Digest"} {
+			h.Set(k, resp.Header.Get(k))
+		}
+		return h
+	}
+	fromRegistry := func(accept string) http.Header {
+		t.Helper()
+		rec := e.call(t.Context(), http.MethodHead, "/v2/"+testRepo+"/manifests/v1", http.Header{"Accept": {accept}}, nil)
+		h := http.Header{"Status": {strconv.Itoa(rec.Code)}}
+		for _, k := range []string{"Content-Type", "Content-Length", "Docker-Content-Digest"} {
+			h.Set(k, rec.Header().Get(k))
+		}
+		return h
+	}
+	for _, accept := range []string{acceptManifests, "application/vnd.oci.image.index.v1+json;q=0.9"} {
+		if diff := cmp.Diff(fromRegistry(accept), head(accept)); diff != "" {
+			t.Errorf("HEAD with Accept %q (-registry +emulator):\n%s", accept, diff)
+		}
+	}
+	if got := head(acceptManifests).Get("Docker-Content-Digest"); got != idx1 {
+		t.Errorf("digest %s, want %s", got, idx1)
+	}
+	if n := e.Stats().OCIHeadsFromTable; n != 3 {
+		t.Errorf("%d HEADs answered from the version table, want 3", n)
+	}
+	// An Accept without the index's media type goes to the registry, which answers as it does.
+	docker := "application/vnd.docker.distribution.manifest.v2+json"
+	if diff := cmp.Diff(fromRegistry(docker), head(docker)); diff != "" {
+		t.Errorf("HEAD with Accept %q (-registry +emulator):\n%s", docker, diff)
+	}
+	if n := e.Stats().OCIHeadsFromTable; n != 3 {
+		t.Errorf("%d HEADs answered from the version table, want 3", n)
+	}
+	idx2, _, _ := pushIndex(t, e, testRepo, "v1")
+	if got := head(acceptManifests).Get("Docker-Content-Digest"); got != idx2 {
+		t.Errorf("digest after the tag moved %s, want %s", got, idx2)
+	}
+	var id int64
+	for _, v := range e.Versions(testRepo) {
+		if v.Digest == idx2 {
+			id = v.ID
+		}
+	}
+	if resp, body := do(t, e, "DELETE", fmt.Sprintf("%s/%d", versionsPath(testRepo), id), testToken); resp.StatusCode != 204 {
+		t.Fatalf("delete: status %d: %s", resp.StatusCode, body)
+	}
+	if got := head(acceptManifests).Get("Status"); got != "404" {
+		t.Errorf("HEAD after delete: status %s, want 404", got)
+	}
+}

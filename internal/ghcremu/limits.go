@@ -13,6 +13,8 @@ type Stats struct {
 	OCI map[string]int
 	// OCIDeleteRefused counts OCI DELETEs answered 405.
 	OCIDeleteRefused int
+	// OCIHeadsFromTable counts the HEADs by tag answered from the version table, not the registry.
+	OCIHeadsFromTable int
 	// PeakInFlight is the most REST requests that were in flight at once.
 	PeakInFlight int
 }
@@ -48,7 +50,7 @@ func (s Stats) Total() int {
 func (e *Emulator) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := Stats{REST: map[string]EndpointStats{}, OCI: maps.Clone(e.oci), OCIDeleteRefused: e.refused, PeakInFlight: e.peak}
+	out := Stats{REST: map[string]EndpointStats{}, OCI: maps.Clone(e.oci), OCIDeleteRefused: e.refused, OCIHeadsFromTable: e.heads, PeakInFlight: e.peak}
 	for name, es := range e.stats {
 		c := es.EndpointStats
 		c.Status = maps.Clone(es.Status)
@@ -64,6 +66,7 @@ func (e *Emulator) ResetStats() {
 	e.stats = map[string]*endpointStats{}
 	e.oci = map[string]int{}
 	e.refused = 0
+	e.heads = 0
 	e.peak = e.inflight
 }
 

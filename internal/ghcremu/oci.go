@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -50,8 +52,11 @@ func (e *Emulator) serveOCI(w http.ResponseWriter, r *http.Request) {
 		writeOCIError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.")
 	case kind == "manifests" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && e.deletedDigest(repo, ref):
 		writeOCIError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "manifest unknown")
+	case kind == "manifests" && r.Method == http.MethodHead && e.headTag(w, r, repo, ref):
 	case kind == "manifests" && r.Method == http.MethodPut:
 		sw := &statusWriter{ResponseWriter: w}
+		body := &countingReader{r: r.Body}
+		r.Body = body
 		e.inner.ServeHTTP(sw, r)
 		if sw.code() != http.StatusCreated {
 			return
@@ -65,12 +70,79 @@ func (e *Emulator) serveOCI(w http.ResponseWriter, r *http.Request) {
 			tag = ref
 		}
 		e.mu.Lock()
-		e.recordLocked(repo, digest, tag, false)
+		if v := e.recordLocked(repo, digest, tag, false); v != nil {
+			v.mediaType, v.size = mediaTypeOf(r.Header.Get("Content-Type")), body.n
+		}
 		e.mu.Unlock()
 	default:
 		e.inner.ServeHTTP(w, r)
 	}
 }
+
+// headTag answers HEAD of a manifest by tag from the version table, as ghcr.io answers it from its
+// own database, when the tag's version was pushed through the emulator (its media type and size
+// are known) and the Accept header names its media type; the registry, which reads and parses the
+// manifest for a HEAD, answers everything else. It reports whether it answered.
+func (e *Emulator) headTag(w http.ResponseWriter, r *http.Request, repo, tag string) bool {
+	if strings.Contains(tag, ":") {
+		return false // a digest
+	}
+	e.mu.Lock()
+	var digest, mediaType string
+	var size int64
+	if p := e.pkgs[repo]; p != nil {
+		if v := p.tagOwner[tag]; v != nil && v.active() && !v.virtual && v.mediaType != "" {
+			digest, mediaType, size = v.digest, v.mediaType, v.size
+		}
+	}
+	ok := digest != "" && accepts(r.Header.Values("Accept"), mediaType)
+	if ok {
+		e.heads++
+	}
+	e.mu.Unlock()
+	if !ok {
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", mediaType)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("Docker-Content-Digest", digest)
+	h.Set("Etag", `"`+digest+`"`)
+	w.WriteHeader(http.StatusOK)
+	return true
+}
+
+// accepts reports whether Accept header values name mediaType.
+func accepts(values []string, mediaType string) bool {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			if mediaTypeOf(part) == mediaType {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mediaTypeOf returns a Content-Type or Accept value without its parameters.
+func mediaTypeOf(v string) string {
+	mt, _, _ := strings.Cut(v, ";")
+	return strings.TrimSpace(mt)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
 
 // deletedDigest reports whether ref is a digest whose newest version in repo is deleted.
 func (e *Emulator) deletedDigest(repo, ref string) bool {
@@ -106,29 +178,41 @@ func (e *Emulator) call(ctx context.Context, method, path string, hdr http.Heade
 	return rec
 }
 
-// removeFromRegistry reads the manifest's bytes and deletes it from the registry (or only its tags,
-// with DeleteTags). A manifest the registry does not hold is no error.
+// removeFromRegistry deletes a version's manifest from the registry and returns its bytes, kept
+// for restore. With DeleteTags it deletes only the tags and returns no bytes: the manifest stays
+// in the registry, where restore reads it. A manifest the registry does not hold is no error.
 func (e *Emulator) removeFromRegistry(ctx context.Context, repo, digest string, tags []string) ([]byte, string, error) {
+	if e.opts.RegistryDelete == DeleteTags {
+		return nil, "", e.deleteRefs(ctx, repo, tags)
+	}
+	raw, mediaType, err := e.readManifest(ctx, repo, digest)
+	if err != nil || raw == nil {
+		return nil, "", err
+	}
+	return raw, mediaType, e.deleteRefs(ctx, repo, []string{digest})
+}
+
+// readManifest reads a manifest's bytes and media type from the registry; nil when it holds none.
+func (e *Emulator) readManifest(ctx context.Context, repo, digest string) ([]byte, string, error) {
 	rec := e.call(ctx, http.MethodGet, "/v2/"+repo+"/manifests/"+digest, http.Header{"Accept": {acceptManifests}}, nil)
 	switch rec.Code {
 	case http.StatusOK:
+		return rec.Body.Bytes(), rec.Header().Get("Content-Type"), nil
 	case http.StatusNotFound:
 		return nil, "", nil
-	default:
-		return nil, "", fmt.Errorf("read manifest %s: status %d", digest, rec.Code)
 	}
-	raw, mediaType := rec.Body.Bytes(), rec.Header().Get("Content-Type")
-	refs := []string{digest}
-	if e.opts.RegistryDelete == DeleteTags {
-		refs = tags
-	}
+	return nil, "", fmt.Errorf("read manifest %s: status %d", digest, rec.Code)
+}
+
+// deleteRefs deletes manifests by tag or digest from the registry; one already gone is no error.
+func (e *Emulator) deleteRefs(ctx context.Context, repo string, refs []string) error {
 	for _, ref := range refs {
 		rec := e.call(ctx, http.MethodDelete, "/v2/"+repo+"/manifests/"+ref, nil, nil)
 		if rec.Code != http.StatusAccepted && rec.Code != http.StatusNotFound {
-			return nil, "", fmt.Errorf("delete manifest %s: status %d", ref, rec.Code)
+			return fmt.Errorf("delete manifest %s: status %d", ref, rec.Code)
 		}
 	}
-	return raw, mediaType, nil
+	return nil
 }
 
 // putToRegistry puts a manifest back by digest and under each tag.

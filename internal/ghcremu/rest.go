@@ -421,7 +421,10 @@ func (e *Emulator) handleDelete(w http.ResponseWriter, r *http.Request, rt route
 		writeError(w, http.StatusInternalServerError, "Server Error", docREST)
 		return
 	}
-	v.raw, v.mediaType = raw, mediaType
+	v.raw = raw
+	if mediaType != "" {
+		v.mediaType = mediaType
+	}
 	e.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -455,12 +458,16 @@ func (e *Emulator) handleRestore(w http.ResponseWriter, r *http.Request, rt rout
 		}
 	}
 	v.busy = true
-	digest, raw, mediaType := v.digest, v.raw, v.mediaType
+	digest, raw, mediaType, virtual := v.digest, v.raw, v.mediaType, v.virtual
 	e.mu.Unlock()
 
+	ctx := context.WithoutCancel(r.Context())
 	var err error
-	if raw != nil {
-		err = e.putToRegistry(context.WithoutCancel(r.Context()), p.repo, digest, mediaType, raw, tags)
+	if raw == nil && !virtual && e.opts.RegistryDelete == DeleteTags {
+		raw, mediaType, err = e.readManifest(ctx, p.repo, digest)
+	}
+	if raw != nil && err == nil {
+		err = e.putToRegistry(ctx, p.repo, digest, mediaType, raw, tags)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

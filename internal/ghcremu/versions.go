@@ -31,9 +31,12 @@ type version struct {
 	updated     time.Time
 	deleted     time.Time
 	deletedTags []string
-	// raw and mediaType are the manifest's bytes, kept at delete time for restore.
+	// raw is the manifest's bytes, kept at delete time for restore (not with DeleteTags, which
+	// leaves them in the registry). mediaType and size are the manifest's, as pushed through the
+	// emulator (unknown for versions Scan or Register made).
 	raw       []byte
 	mediaType string
+	size      int64
 	downloads int
 	forbidden bool
 	// busy marks a delete or restore in progress against the registry.
