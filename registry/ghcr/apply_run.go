@@ -73,6 +73,7 @@ type applier struct {
 	sent           int
 	settled        int
 	sinceSave      int
+	lastSave       time.Time
 	stopErr        error // the budget was spent, or the token refused
 	abortErr       error // the journal or a re-check failed
 	saveErr        error
@@ -97,6 +98,7 @@ func newApplier(p *plan.Plan, oci OCIReader, c *Client, st *State, opt ApplyOpti
 	}
 	a.res = ApplyResult{Repository: p.Repository, Mode: plan.ModeVersion, DryRun: opt.DryRun}
 	a.requestsBefore = c.Stats().Requests
+	a.lastSave = a.now() // the state was loaded just now: the first save can wait an interval
 	for _, t := range p.Tags {
 		a.planTags[t.Name] = t.Digest
 	}
@@ -425,7 +427,7 @@ func (a *applier) settle(ctx context.Context, d deleteDone) {
 	if a.opt.Progress != nil {
 		a.opt.Progress(a.settled, a.res.Planned)
 	}
-	if a.sinceSave >= a.opt.SaveEvery {
+	if a.sinceSave >= a.opt.SaveEvery && a.now().Sub(a.lastSave) >= a.opt.SaveInterval {
 		a.save(ctx)
 	}
 }
