@@ -310,7 +310,7 @@ func (e *evaluator) decide(id int32, arena *reasonArena) plan.Decision {
 		dec.Action = plan.Keep
 	}
 	dec.MediaType = g.mediaType[id]
-	if v := g.versions[id]; v != nil {
+	if v := g.version(id); v != nil {
 		dec.VersionID = v.ID
 	}
 	items := e.itemsOf(id)

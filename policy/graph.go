@@ -46,7 +46,8 @@ type graph struct {
 	// tagNames[tagStart[i]:tagStart[i+1]] (see tagsOf).
 	tagNames []string
 	tagStart []int32
-	// manifests and versions are the inventory's records by id (nil when absent).
+	// manifests and versions are the inventory's records by id (nil when absent; versions is nil
+	// where the registry keeps none).
 	manifests []*inventory.Manifest
 	versions  []*inventory.Version
 	// created is each manifest's creation time, else its version's, else zero. mediaType is the
@@ -151,7 +152,9 @@ func newGraph(inv *inventory.Inventory) *graph {
 			g.mediaType[e.to] = e.desc.MediaType
 		}
 	}
-	g.versions = make([]*inventory.Version, n)
+	if len(versions) > 0 {
+		g.versions = make([]*inventory.Version, n)
+	}
 	for _, x := range versions {
 		g.versions[x.id] = x.v
 		if g.created[x.id].IsZero() {
@@ -209,6 +212,14 @@ type tagAt struct {
 type idVersion struct {
 	id int32
 	v  *inventory.Version
+}
+
+// version returns a digest's registry version, or nil (always nil where the registry has none).
+func (g *graph) version(id int32) *inventory.Version {
+	if g.versions == nil {
+		return nil
+	}
+	return g.versions[id]
 }
 
 // tagsOf returns the names of a digest's tags, sorted (nil when it has none).
