@@ -58,29 +58,8 @@ type Pattern struct {
 // A tag no pattern matches is KindReferrer (with field "subject") when it names a digest as
 // "sha256-<hex>", else KindUnknown with no fields. The returned map is the caller's.
 func (s *Scheme) Classify(tag string) (kind string, fields map[string]string) {
-	if s != nil {
-		for i := range s.Patterns {
-			p := &s.Patterns[i]
-			m := p.Match.FindStringSubmatchIndex(tag)
-			if m == nil {
-				continue
-			}
-			fields = make(map[string]string, len(p.Fields)+p.Match.NumSubexp())
-			for k, v := range p.Fields {
-				fields[k] = v
-			}
-			for g, name := range p.Match.SubexpNames() {
-				if name != "" && m[2*g] >= 0 {
-					fields[name] = tag[m[2*g]:m[2*g+1]]
-				}
-			}
-			return p.Kind, fields
-		}
-	}
-	if subject, ok := inventory.ReferrerTagDigest(tag); ok {
-		return KindReferrer, map[string]string{"subject": subject}
-	}
-	return KindUnknown, nil
+	kind, f := s.classify(tag)
+	return kind, f.Map()
 }
 
 // classify is Classify with the fields as a sorted slice, which the evaluator keeps for every

@@ -65,19 +65,12 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	}
 	// The registry runs in this process, and distribution allocates a 4 MiB buffer for every blob
 	// it serves: give the garbage collector room so the demo measures regtidy, not the GC.
-	debug.SetGCPercent(400)
-	dir, err := os.MkdirTemp("", "regtidy-demo-")
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	dir, done, err := o.demoDir(do, "regtidy-demo-")
 	if err != nil {
 		return err
 	}
-	if do.keep {
-		defer fmt.Fprintf(o.stdout, "\nthe demo's files are in %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	if o.cacheDir == "" {
-		o.cacheDir = filepath.Join(dir, "cache")
-	}
+	defer done()
 	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
 
 	start := time.Now()
@@ -103,15 +96,7 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	say("git        %s: the SDK's main branch, %d first-parent commits (and merged pull requests)", w.GitDir, len(c.Commits))
 	say("runs       %s: %d evaluation runs, %d of them live", w.RunsDir, len(w.Runs), live)
 
-	polBytes, err := w.Policy(examples.OpenHands)
-	if err != nil {
-		return err
-	}
-	polPath := filepath.Join(dir, "openhands.yaml")
-	if err := os.WriteFile(polPath, polBytes, 0o644); err != nil {
-		return err
-	}
-	pol, err := policy.Load(polPath)
+	polPath, pol, err := demoPolicy(w, dir)
 	if err != nil {
 		return err
 	}
@@ -184,6 +169,40 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	}
 	o.printStats(client)
 	return nil
+}
+
+// demoPolicy writes examples/openhands.yaml, its sources pointed at the world's git repository
+// and run metadata, into dir, and loads it.
+func demoPolicy(w *regtest.World, dir string) (string, *policy.Policy, error) {
+	polBytes, err := w.Policy(examples.OpenHands)
+	if err != nil {
+		return "", nil, err
+	}
+	polPath := filepath.Join(dir, "openhands.yaml")
+	if err := os.WriteFile(polPath, polBytes, 0o644); err != nil {
+		return "", nil, err
+	}
+	pol, err := policy.Load(polPath)
+	return polPath, pol, err
+}
+
+// demoDir makes the demo's temporary directory and keeps the manifest cache in it unless
+// --cache-dir says otherwise. done removes the directory or, with --keep, says where it is.
+func (o *rootOptions) demoDir(do *demoOptions, prefix string) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if o.cacheDir == "" {
+		o.cacheDir = filepath.Join(dir, "cache")
+	}
+	return dir, func() {
+		if do.keep {
+			fmt.Fprintf(o.stdout, "\nthe demo's files are in %s\n", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // demoCompose builds the thin images of a new SDK commit over the world's base images: one

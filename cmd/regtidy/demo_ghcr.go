@@ -15,12 +15,10 @@ import (
 
 	"gocloud.dev/blob/fileblob"
 
-	"github.com/regtidy/regtidy/examples"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/internal/units"
 	"github.com/regtidy/regtidy/plan"
-	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/regtidy/regtidy/report"
@@ -49,18 +47,11 @@ func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
 	}
 	// As in runDemo: the registry in this process allocates a buffer per blob it serves.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	dir, err := os.MkdirTemp("", "regtidy-demo-ghcr-")
+	dir, done, err := o.demoDir(do, "regtidy-demo-ghcr-")
 	if err != nil {
 		return err
 	}
-	if do.keep {
-		defer fmt.Fprintf(o.stdout, "\nthe demo's files are in %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	if o.cacheDir == "" {
-		o.cacheDir = filepath.Join(dir, "cache")
-	}
+	defer done()
 	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
 
 	realStart := time.Now()
@@ -107,15 +98,7 @@ func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
 	say("clock      emulated time: regtidy and the emulator share a clock that starts at %s; GitHub's pacing (one", t0.Format("2006-01-02 15:04 MST"))
 	say("           delete a second at first), rate-limit resets and the days between nightly runs pass at once")
 
-	polBytes, err := w.Policy(examples.OpenHands)
-	if err != nil {
-		return err
-	}
-	polPath := filepath.Join(dir, "openhands.yaml")
-	if err := os.WriteFile(polPath, polBytes, 0o644); err != nil {
-		return err
-	}
-	pol, err := policy.Load(polPath)
+	polPath, pol, err := demoPolicy(w, dir)
 	if err != nil {
 		return err
 	}
