@@ -38,7 +38,8 @@ type Cache struct {
 // cacheKey is the first half of a sha256 digest's bytes: enough to tell half a million digests
 // apart (a clash is as likely as a sha256 collision of 128 bits), in a fraction of the memory
 // string keys would take. Should two digests ever share a key, reads are checked against the
-// whole digest, so the clash reads as a miss and costs a fetch, never wrong bytes.
+// whole digest, so the clash reads as a miss (and drops the other digest's record, counted as
+// corrupt), costing fetches, never wrong bytes.
 type cacheKey [sha256.Size / 2]byte
 
 type cacheEntry struct {
@@ -215,8 +216,8 @@ func (c *Cache) Get(digest string) (raw []byte, mediaType string, ok bool) {
 	return c.Read(digest, nil)
 }
 
-// Read is Get reading into buf's spare capacity when it is large enough (the result then shares
-// buf's memory), so a caller reading many entries can reuse one buffer.
+// Read is Get reading into buf (from its start, growing it when it is too small; the result then
+// shares buf's memory), so a caller reading many entries can reuse one buffer.
 func (c *Cache) Read(digest string, buf []byte) (raw []byte, mediaType string, ok bool) {
 	key, valid := keyOf(digest)
 	if !valid {

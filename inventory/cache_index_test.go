@@ -1,6 +1,9 @@
 package inventory
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCacheIndex: the last record of a key wins, whether read from the pack or appended; dropped
 // records are gone; Len counts each live key once.
@@ -45,5 +48,37 @@ func TestCacheIndex(t *testing.T) {
 	}
 	if n := x.len(); n != 2 {
 		t.Errorf("len = %d, want 2", n)
+	}
+}
+
+// TestCacheKeyClashReadsAsAMiss: two digests that share the 16 bytes the index keys on (only a
+// forged digest could) never read each other's bytes: the second reads as a miss.
+func TestCacheKeyClashReadsAsAMiss(t *testing.T) {
+	for _, reopen := range []bool{false, true} {
+		dir := t.TempDir()
+		c, err := OpenCache(dir, "127.0.0.1:5000/org/repo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+		d := DigestOf(raw)
+		if err := c.Put(d, MediaTypeOCIManifest, raw); err != nil {
+			t.Fatal(err)
+		}
+		if reopen { // the record is then in the loaded, sorted part of the index
+			c.Close()
+			if c, err = OpenCache(dir, "127.0.0.1:5000/org/repo"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tail := []byte(d[len(d)-32:])
+		for i := range tail {
+			tail[i] = "0123456789abcdef"[(strings.IndexByte("0123456789abcdef", tail[i])+1)%16]
+		}
+		twin := d[:len(d)-32] + string(tail)
+		if got, _, ok := c.Get(twin); ok {
+			t.Errorf("reopen %v: Get(%s) = %q, the bytes of %s", reopen, twin, got, d)
+		}
+		c.Close()
 	}
 }

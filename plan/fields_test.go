@@ -1,7 +1,10 @@
 package plan
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -52,5 +55,43 @@ func TestFieldsLookup(t *testing.T) {
 	}
 	if v, ok := f.Lookup("c"); ok || v != "" || f.Get("b") != "2" {
 		t.Errorf("Lookup(c) = %q, %v; Get(b) = %q", v, ok, f.Get("b"))
+	}
+}
+
+// TestPlanFromAnEarlierVersionReadsAndWritesBack: a plan file written by an earlier regtidy of
+// schema v1 (fields as an object, parents named in the reasons' text, no "of") is read, explained,
+// and written back byte for byte.
+func TestPlanFromAnEarlierVersionReadsAndWritesBack(t *testing.T) {
+	const path = "testdata/v1-session1.json"
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := p.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(raw, out.Bytes()) {
+		t.Errorf("written back differently:\n%s", cmp.Diff(string(raw), out.String()))
+	}
+	fielded := 0
+	for _, d := range p.Decisions {
+		if d.Kind == "image" {
+			fielded++
+			if d.Fields.Get("sdk") == "" || d.Fields.Get("repo") == "" {
+				t.Errorf("%s: image fields %v lack sdk or repo", d.Digest, d.Fields)
+			}
+		}
+	}
+	if fielded == 0 {
+		t.Fatal("no image decision: the fixture proves nothing")
+	}
+	var explained bytes.Buffer
+	if err := p.WriteDecision(&explained, p.Decisions[0]); err != nil || !strings.Contains(explained.String(), "because:") {
+		t.Errorf("explain: %v\n%s", err, explained.String())
 	}
 }

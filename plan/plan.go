@@ -41,7 +41,9 @@ type Reason struct {
 	Rule string `json:"rule"`
 	// Kind is the tag-scheme kind whose rules made the decision, if any.
 	Kind string `json:"kind,omitempty"`
-	// Detail is a human-readable sentence, e.g. "commit 1a2b3c4 is #3 of the last 30 on main".
+	// Detail is a human-readable phrase, e.g. "commit 1a2b3c4 is #3 of the last 30 on main".
+	// For rules that follow another manifest it ends in what Of names: "linux/amd64 image of
+	// kept index" (explain writes "... of kept index sha256:1a2b3c4d5e6f (tag X)").
 	Detail string `json:"detail"`
 	// Of is the digest of the manifest the reason follows, for rules that follow one: the index
 	// a child belongs to or the subject of a referrer ("linux/amd64 image of kept index", of

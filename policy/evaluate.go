@@ -99,10 +99,15 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 	// The bytes freed are counted before the decisions are written, so that the blob ledger and
 	// the decisions are not in memory together.
 	g := e.g
+	kinds := make([]string, len(g.order))
+	inParallel(len(g.order), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			kinds[r], _ = e.kindOf(g.order[r])
+		}
+	})
 	freed := plan.FreedBytes(len(g.order), func(r int) (*inventory.Manifest, bool, string) {
 		id := g.order[r]
-		kind, _ := e.kindOf(id)
-		return g.manifests[id], !e.kept[id], kind
+		return g.manifests[id], !e.kept[id], kinds[r]
 	})
 	if len(g.order) >= collectBeforeDeciding {
 		runtime.GC()

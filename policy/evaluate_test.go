@@ -494,3 +494,27 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestSelfReferrerIsKeptAndTheSummaryAgrees: a manifest whose only tag names itself
+// ("sha256-<its own digest>") follows a subject that is itself; nothing explains deleting it, so
+// it is kept, and the bytes freed (counted before decisions are written) are counted again from
+// the decisions, as Summarize counts them.
+func TestSelfReferrerIsKeptAndTheSummaryAgrees(t *testing.T) {
+	b := newBuilder("r")
+	b.pushed(img(0, 1), hoursAgo(1), "a")
+	gone, _, _ := b.pushed(img(8, 1), hoursAgo(1), "b")
+	lonely := b.image("lonely", hoursAgo(2), "c")
+	b.tag("sha256-"+lonely[len("sha256:"):], lonely)
+	inv := b.done()
+	p := run(t, imgRule, inv)
+	got := verdicts(t, p, map[string]string{"lonely": lonely, "gone": gone})
+	want := map[string]verdictOf{"lonely": keep("referrer", "no-rule"), "gone": del("img", "no-keep-rule-matched")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	again := &plan.Plan{Decisions: p.Decisions}
+	again.Summarize(inv)
+	if diff := cmp.Diff(again.Summary, p.Summary); diff != "" || p.Summary.BytesFreed == 0 {
+		t.Errorf("summary (-Summarize +Evaluate), %d bytes freed:\n%s", p.Summary.BytesFreed, diff)
+	}
+}

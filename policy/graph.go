@@ -33,7 +33,9 @@ type edge struct {
 // the ids in digest order for everything whose order shows.
 type graph struct {
 	// digests is every manifest the plan decides, by id: tagged digests, inventory manifests,
-	// registry versions and the children indexes list.
+	// registry versions and the children indexes list. id maps them back; Evaluate drops it,
+	// with outEdges and outStart, once the keep verdicts are made (heads and rank go at the end
+	// of newGraph).
 	digests []string
 	id      *digestIDs
 	// heads are the digests' first bytes, for sorting (see idDigest).
@@ -147,11 +149,6 @@ func newGraph(inv *inventory.Inventory) *graph {
 			edges = append(edges, edge{from: s, to: x.id, kind: edgeReferrer})
 		}
 	}
-	for _, e := range edges {
-		if e.kind != edgeReferrer && g.manifests[e.to] == nil {
-			g.mediaType[e.to] = e.desc.MediaType
-		}
-	}
 	if len(versions) > 0 {
 		g.versions = make([]*inventory.Version, n)
 	}
@@ -191,6 +188,12 @@ func newGraph(inv *inventory.Inventory) *graph {
 	edges = slices.DeleteFunc(edges, func(e edge) bool { return e.from == e.to })
 	g.outEdges, g.outStart = g.index(edges, func(e edge) (int32, int32) { return e.from, e.to })
 	g.inEdges, g.inStart = g.index(slices.Clone(g.outEdges), func(e edge) (int32, int32) { return e.to, e.from })
+	// A child missing from the inventory has the media type its first index (by digest) gives.
+	for _, e := range g.inEdges {
+		if e.kind != edgeReferrer && g.manifests[e.to] == nil && g.mediaType[e.to] == "" {
+			g.mediaType[e.to] = e.desc.MediaType
+		}
+	}
 	g.bases = g.baseEdges(bases)
 	g.heads, g.rank = nil, nil // only for sorting
 	return g
@@ -302,7 +305,12 @@ func (g *graph) index(edges []edge, key func(edge) (int32, int32)) ([]edge, []in
 		if c := cmp.Compare(g.rank[ao], g.rank[bo]); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.kind, b.kind)
+		if c := cmp.Compare(a.kind, b.kind); c != 0 {
+			return c
+		}
+		// An index listing one child twice (two platforms): which descriptor stays must not
+		// depend on the order the inventory's map gave.
+		return compareDescs(a.desc, b.desc)
 	})
 	edges = slices.CompactFunc(edges, func(a, b edge) bool { return a.from == b.from && a.to == b.to && a.kind == b.kind })
 	start := make([]int32, len(g.digests)+1)
@@ -314,6 +322,24 @@ func (g *graph) index(edges []edge, key func(edge) (int32, int32)) ([]edge, []in
 		start[i] += start[i-1]
 	}
 	return edges, start
+}
+
+// compareDescs orders index-child descriptors by platform, then media type; nil first.
+func compareDescs(a, b *inventory.Descriptor) int {
+	switch {
+	case a == nil || b == nil:
+		return cmp.Compare(boolInt(a != nil), boolInt(b != nil))
+	case a.Platform != b.Platform:
+		return strings.Compare(a.Platform, b.Platform)
+	}
+	return strings.Compare(a.MediaType, b.MediaType)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // out returns the edges from a digest, sorted by target.

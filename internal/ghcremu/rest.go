@@ -465,6 +465,9 @@ func (e *Emulator) handleRestore(w http.ResponseWriter, r *http.Request, rt rout
 	var err error
 	if raw == nil && !virtual && e.opts.RegistryDelete == DeleteTags {
 		raw, mediaType, err = e.readManifest(ctx, p.repo, digest)
+		if err == nil && raw == nil {
+			err = fmt.Errorf("manifest %s is gone from the registry", digest)
+		}
 	}
 	if raw != nil && err == nil {
 		err = e.putToRegistry(ctx, p.repo, digest, mediaType, raw, tags)

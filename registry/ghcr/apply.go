@@ -16,7 +16,8 @@ import (
 
 // Defaults of ApplyOptions.
 const (
-	// DefaultSaveEvery is how many outcomes Apply records between two saves of the state.
+	// DefaultSaveEvery is how many outcomes Apply records at least between two saves of the
+	// state (DefaultSaveInterval must pass too).
 	DefaultSaveEvery = 100
 	// DefaultSaveInterval is the least time between two saves of the state during a run. The
 	// state of a package of 400k versions is some 50 MB of JSON: saved every 100 outcomes to a

@@ -37,9 +37,7 @@ type night struct {
 // the runs finish it with no error but the budget stop, delete nothing twice, stay within the
 // hour's budget and under the secondary limit, and leave the emulator in the expected state.
 //
-// About 40 s of CPU go to pushing the case, 15 s to listing it and 45 s to the seven runs (40%
-// of that saving the state every 100 deletes, which GitHub's pace spreads over half a minute of
-// real time and the fake clock compresses).
+// Most of its CPU goes to pushing the case (about 40 s), then to the seven runs and the listing.
 func TestCaseAtScaleOverNightlyRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the case at scale 0.1 takes a minute or two")
