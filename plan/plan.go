@@ -5,9 +5,6 @@
 package plan
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -449,13 +446,6 @@ func uniqueDecisions(decisions []Decision) []Decision {
 	return merged
 }
 
-// Write writes the plan as indented JSON.
-func (p *Plan) Write(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p)
-}
-
 // WriteFile writes the plan to path, atomically (a temp file renamed into place).
 func (p *Plan) WriteFile(path string) error {
 	tmp := path + ".tmp"
@@ -473,20 +463,3 @@ func (p *Plan) WriteFile(path string) error {
 	return os.Rename(tmp, path)
 }
 
-// Read reads a plan file and checks its schema.
-func Read(path string) (*Plan, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var p Plan
-	dec := json.NewDecoder(f)
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%s: not a plan file: %w", path, err)
-	}
-	if p.Schema != Schema {
-		return nil, fmt.Errorf("%s: plan schema %q, this regtidy reads %q", path, p.Schema, Schema)
-	}
-	return &p, nil
-}

@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -230,3 +234,84 @@ func sampleHeap() func() uint64 {
 
 // megabytes converts bytes to MB (10^6 bytes).
 func megabytes(n uint64) float64 { return float64(n) / 1e6 }
+
+// BenchmarkPlanFile writes the full case's plan to a file and reads it back, as `regtidy plan -o`
+// and `regtidy apply` do: "streamed" with plan.Plan's WriteFile and plan.Read, "whole-value"
+// with encoding/json encoding and decoding the plan in one value, for comparison. Besides time it
+// reports the file's size, and the most heap in use while writing and while reading over what was
+// in use before (the inventory and the evaluated plan), in MB: what each costs on top.
+func BenchmarkPlanFile(b *testing.B) {
+	inv := fullCase(b)
+	pol := examplePolicy(b)
+	l := caseLoader()
+	l.commits[sdkRepo] = history(caseCommits)
+	ks, err := Resolve(context.Background(), pol, l, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := Evaluate(inv, pol, ks, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wholeWrite := func(p *plan.Plan, path string) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(f)
+		enc.SetIndent("", "  ")
+		return errors.Join(enc.Encode(p), f.Close())
+	}
+	wholeRead := func(path string) (*plan.Plan, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		var p plan.Plan
+		return &p, json.NewDecoder(f).Decode(&p)
+	}
+	for _, way := range []struct {
+		name  string
+		write func(*plan.Plan, string) error
+		read  func(string) (*plan.Plan, error)
+	}{
+		{"streamed", (*plan.Plan).WriteFile, plan.Read},
+		{"whole-value", wholeWrite, wholeRead},
+	} {
+		b.Run(way.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "plan.json")
+			var writePeak, readPeak uint64
+			var size int64
+			for b.Loop() {
+				base := heapAfterGC()
+				peak := sampleHeap()
+				if err := way.write(p, path); err != nil {
+					b.Fatal(err)
+				}
+				w := peak()
+				writePeak = max(writePeak, w-min(w, base))
+				fi, err := os.Stat(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = fi.Size()
+				base = heapAfterGC()
+				peak = sampleHeap()
+				back, err := way.read(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := peak()
+				readPeak = max(readPeak, r-min(r, base))
+				if len(back.Decisions) != len(p.Decisions) {
+					b.Errorf("read back %d decisions of %d", len(back.Decisions), len(p.Decisions))
+				}
+			}
+			b.ReportMetric(float64(size)/1e6, "file-MB")
+			b.ReportMetric(megabytes(writePeak), "write-extra-heap-MB")
+			b.ReportMetric(megabytes(readPeak), "read-extra-heap-MB")
+		})
+	}
+	runtime.KeepAlive(inv)
+}
