@@ -462,4 +462,3 @@ func (p *Plan) WriteFile(path string) error {
 	}
 	return os.Rename(tmp, path)
 }
-
