@@ -14,13 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/regtidy/regtidy/internal/regtest"
 )
 
 const (
@@ -53,44 +47,11 @@ func fakeDigest(i int) string {
 // through the emulator, and returns the digests of the index, the image and the attestation.
 func pushIndex(t *testing.T, e *Emulator, repo, tag string) (idx, img, att string) {
 	t.Helper()
-	image, err := random.Image(64, 1)
+	idx, img, att, err := regtest.PushIndex(t.Context(), e.Host, repo, tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	attestation, err := random.Image(32, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgDigest, err := image.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	index := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
-		mutate.IndexAddendum{Add: image, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: attestation, Descriptor: v1.Descriptor{
-			Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
-			Annotations: map[string]string{
-				"vnd.docker.reference.type":   "attestation-manifest",
-				"vnd.docker.reference.digest": imgDigest.String(),
-			},
-		}},
-	)
-	ref, err := name.NewTag(e.Host+"/"+repo+":"+tag, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(ref, index, remote.WithContext(t.Context())); err != nil {
-		t.Fatal(err)
-	}
-	idxDigest, err := index.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	attDigest, err := attestation.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idxDigest.String(), imgDigest.String(), attDigest.String()
+	return idx, img, att
 }
 
 // do sends a REST request with the test token (none when token is "").

@@ -8,15 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-
 	"github.com/regtidy/regtidy/internal/ghcremu"
+	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 )
 
@@ -72,44 +65,11 @@ func register(t *testing.T, e *ghcremu.Emulator, from, n int) {
 // attestation manifest under tag, and returns the digests of the index, image and attestation.
 func pushIndex(t *testing.T, e *ghcremu.Emulator, tag string) (idx, img, att string) {
 	t.Helper()
-	image, err := random.Image(64, 1)
+	idx, img, att, err := regtest.PushIndex(t.Context(), e.Host, testRepo, tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	attestation, err := random.Image(32, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgDigest, err := image.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	index := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
-		mutate.IndexAddendum{Add: image, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: attestation, Descriptor: v1.Descriptor{
-			Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
-			Annotations: map[string]string{
-				inventory.AnnotationReferenceType:   "attestation-manifest",
-				inventory.AnnotationReferenceDigest: imgDigest.String(),
-			},
-		}},
-	)
-	ref, err := name.NewTag(e.Host+"/"+testRepo+":"+tag, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(ref, index, remote.WithContext(t.Context())); err != nil {
-		t.Fatal(err)
-	}
-	idxDigest, err := index.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	attDigest, err := attestation.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idxDigest.String(), imgDigest.String(), attDigest.String()
+	return idx, img, att
 }
 
 // activeIDs returns the ids of the emulator's active versions, sorted.
