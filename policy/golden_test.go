@@ -94,44 +94,59 @@ func caseInventory() *inventory.Inventory {
 	return b.done()
 }
 
+// goldenCase is an inventory and policy whose plan is kept in testdata/<name>.golden.json.
+type goldenCase struct {
+	name   string
+	inv    func() *inventory.Inventory
+	policy func(t testing.TB) *Policy
+	loader func() *fakeLoader
+}
+
+// goldenCases are the plans kept in testdata.
+var goldenCases = []goldenCase{
+	{"openhands", caseInventory, examplePolicy, caseLoader},
+	{"ghcr", ghcrInventory, ghcrPolicy, ghcrLoader},
+}
+
+// path is the golden file's path.
+func (tc goldenCase) path() string { return filepath.Join("testdata", tc.name+".golden.json") }
+
+// evaluate makes the case's plan and returns it with its JSON.
+func (tc goldenCase) evaluate(t *testing.T) (*plan.Plan, []byte) {
+	t.Helper()
+	pol := tc.policy(t)
+	keep, err := Resolve(context.Background(), pol, tc.loader(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Evaluate(tc.inv(), pol, keep, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := p.Write(&got); err != nil {
+		t.Fatal(err)
+	}
+	return p, got.Bytes()
+}
+
 // TestGolden evaluates policies on inventories built in code and compares the plans with the
 // files in testdata (go test ./policy -update rewrites them).
 func TestGolden(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		inv    func() *inventory.Inventory
-		policy func(t testing.TB) *Policy
-		loader func() *fakeLoader
-	}{
-		{"openhands", caseInventory, examplePolicy, caseLoader},
-		{"ghcr", ghcrInventory, ghcrPolicy, ghcrLoader},
-	} {
+	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			pol := tc.policy(t)
-			keep, err := Resolve(context.Background(), pol, tc.loader(), t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := Evaluate(tc.inv(), pol, keep, t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got bytes.Buffer
-			if err := p.Write(&got); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".golden.json")
+			p, got := tc.evaluate(t)
 			if *update {
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+				if err := os.WriteFile(tc.path(), got, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			want, err := os.ReadFile(path)
+			want, err := os.ReadFile(tc.path())
 			if err != nil {
 				t.Fatalf("%v (run go test ./policy -update to create it)", err)
 			}
-			if diff := cmp.Diff(string(want), got.String()); diff != "" {
-				t.Errorf("plan differs from %s (-want +got):\n%s", path, diff)
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("plan differs from %s (-want +got):\n%s", tc.path(), diff)
 			}
 			checkInvariants(t, tc.inv(), p)
 		})

@@ -1,20 +1,15 @@
 package policy
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
-
-	"github.com/regtidy/regtidy/inventory"
 )
 
 // TestParallelEvaluationGivesTheGoldenPlans shares even the smallest inventories among
@@ -22,36 +17,15 @@ import (
 func TestParallelEvaluationGivesTheGoldenPlans(t *testing.T) {
 	defer func(n, procs int) { parallelMin = n; runtime.GOMAXPROCS(procs) }(parallelMin, runtime.GOMAXPROCS(4))
 	parallelMin = 1
-	for _, tc := range []struct {
-		name   string
-		inv    func() *inventory.Inventory
-		policy func(t testing.TB) *Policy
-		loader func() *fakeLoader
-	}{
-		{"openhands", caseInventory, examplePolicy, caseLoader},
-		{"ghcr", ghcrInventory, ghcrPolicy, ghcrLoader},
-	} {
+	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			pol := tc.policy(t)
-			keep, err := Resolve(context.Background(), pol, tc.loader(), t0)
+			_, got := tc.evaluate(t)
+			want, err := os.ReadFile(tc.path())
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := Evaluate(tc.inv(), pol, keep, t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got bytes.Buffer
-			if err := p.Write(&got); err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join("testdata", tc.name+".golden.json")
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := gocmp.Diff(string(want), got.String()); diff != "" {
-				t.Errorf("parallel plan differs from %s (-want +got):\n%s", golden, diff)
+			if diff := gocmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("parallel plan differs from %s (-want +got):\n%s", tc.path(), diff)
 			}
 		})
 	}
