@@ -43,7 +43,8 @@ const maxParentReasons = 3
 
 // Evaluate decides, for every manifest of the inventory, whether the policy keeps or deletes it,
 // with reasons. It is pure and deterministic: the same inputs give the same plan, decisions
-// sorted by digest. keep must hold every source the policy uses (see Resolve), else the error
+// sorted by digest. It changes none of its inputs; the plan shares the inventory's tag slice
+// (when sorted) and strings, so neither is to be changed while the plan is in use. keep must hold every source the policy uses (see Resolve), else the error
 // wraps ErrUnresolved. The unit of deletion is a manifest digest. The rules, in order:
 //
 //  1. Each tag is classified by the scheme. A tag is kept when any keep condition of its kind's
@@ -91,9 +92,11 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 		Now:         now,
 		Fingerprint: inv.Fingerprint(),
 		Policy:      plan.PolicyRef{Path: pol.Name, Digest: pol.Digest},
-		Tags:        append([]inventory.Tag(nil), inv.Tags...),
+		// The inventory's tags, sorted as a listing leaves them, are shared, not copied.
+		Tags: inv.Tags,
 	}
 	if !slices.IsSortedFunc(p.Tags, compareTags) {
+		p.Tags = slices.Clone(inv.Tags)
 		slices.SortFunc(p.Tags, compareTags)
 	}
 	// The bytes freed are counted before the decisions are written, so that the blob ledger and
@@ -224,7 +227,7 @@ func (e *evaluator) collectItems() {
 }
 
 // created is a manifest's creation time, else its registry version's, else zero.
-func (e *evaluator) created(id int32) time.Time { return e.g.created[id] }
+func (e *evaluator) created(id int32) time.Time { return e.g.createdOf(id) }
 
 // rankAll ranks the items of each kind for every newest condition of its rule.
 func (e *evaluator) rankAll() {
@@ -278,7 +281,7 @@ func (e *evaluator) judge(it *item, arena *reasonArena) verdict {
 		ok, detail := e.holds(c, it)
 		if ok {
 			v.kept = true
-			v.reasons = append(v.reasons, plan.Reason{Rule: c.Name(), Kind: it.kind, Detail: detail})
+			v.reasons = append(v.reasons, plan.Reason{Rule: c.Name(), Kind: it.kind, Detail: arena.intern(detail)})
 		} else if !v.kept {
 			failed = append(failed, detail)
 		}
@@ -314,7 +317,7 @@ func (e *evaluator) decide(id int32, arena *reasonArena) plan.Decision {
 	if kept {
 		dec.Action = plan.Keep
 	}
-	dec.MediaType = g.mediaType[id]
+	dec.MediaType = g.mediaTypeOf(id)
 	if v := g.version(id); v != nil {
 		dec.VersionID = v.ID
 	}

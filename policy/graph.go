@@ -52,11 +52,9 @@ type graph struct {
 	// where the registry keeps none).
 	manifests []*inventory.Manifest
 	versions  []*inventory.Version
-	// created is each manifest's creation time, else its version's, else zero. mediaType is the
-	// manifest's media type, else (for a child known only from its index) the descriptor's.
-	// Both are read once here, while the manifest is at hand.
-	created   []time.Time
-	mediaType []string
+	// childMediaType holds the media types of children known only from their index (missing
+	// from the inventory): the descriptor's. See mediaTypeOf and createdOf for the rest.
+	childMediaType map[int32]string
 	// outEdges are sorted by source id then target digest, inEdges by target id then source
 	// digest; outStart and inStart index them (edges of id i are [start[i], start[i+1])).
 	outEdges, inEdges []edge
@@ -154,9 +152,6 @@ func newGraph(inv *inventory.Inventory) *graph {
 	}
 	for _, x := range versions {
 		g.versions[x.id] = x.v
-		if g.created[x.id].IsZero() {
-			g.created[x.id] = x.v.CreatedAt
-		}
 	}
 	g.collectTags(tags, versions)
 	for _, t := range tags {
@@ -190,8 +185,14 @@ func newGraph(inv *inventory.Inventory) *graph {
 	g.inEdges, g.inStart = g.index(slices.Clone(g.outEdges), func(e edge) (int32, int32) { return e.to, e.from })
 	// A child missing from the inventory has the media type its first index (by digest) gives.
 	for _, e := range g.inEdges {
-		if e.kind != edgeReferrer && g.manifests[e.to] == nil && g.mediaType[e.to] == "" {
-			g.mediaType[e.to] = e.desc.MediaType
+		if e.kind == edgeReferrer || g.manifests[e.to] != nil {
+			continue
+		}
+		if _, ok := g.childMediaType[e.to]; !ok {
+			if g.childMediaType == nil {
+				g.childMediaType = map[int32]string{}
+			}
+			g.childMediaType[e.to] = e.desc.MediaType
 		}
 	}
 	g.bases = g.baseEdges(bases)
@@ -215,6 +216,26 @@ type tagAt struct {
 type idVersion struct {
 	id int32
 	v  *inventory.Version
+}
+
+// createdOf is a manifest's creation time, else its registry version's, else zero.
+func (g *graph) createdOf(id int32) time.Time {
+	if m := g.manifests[id]; m != nil && !m.Created.IsZero() {
+		return m.Created
+	}
+	if v := g.version(id); v != nil {
+		return v.CreatedAt
+	}
+	return time.Time{}
+}
+
+// mediaTypeOf is a manifest's media type, else (for a child known only from its index) the
+// descriptor's.
+func (g *graph) mediaTypeOf(id int32) string {
+	if m := g.manifests[id]; m != nil {
+		return m.MediaType
+	}
+	return g.childMediaType[id]
 }
 
 // version returns a digest's registry version, or nil (always nil where the registry has none).

@@ -3,7 +3,6 @@ package policy
 import (
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/regtidy/regtidy/inventory"
 )
@@ -43,8 +42,6 @@ func (g *graph) fillIDs(inv *inventory.Inventory, extra int) {
 		i++
 	}
 	g.heads = make([][2]uint64, n, size)
-	g.created = make([]time.Time, n, size)
-	g.mediaType = make([]string, n, size)
 	shard := make([]uint8, n)
 	shards := 1
 	if n >= parallelMin {
@@ -53,9 +50,8 @@ func (g *graph) fillIDs(inv *inventory.Inventory, extra int) {
 	g.id = &digestIDs{shards: make([]map[string]int32, shards)}
 	inParallel(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			d, m := g.digests[i], g.manifests[i]
+			d := g.digests[i]
 			g.heads[i] = digestHead(d)
-			g.created[i], g.mediaType[i] = m.Created, m.MediaType
 			shard[i] = uint8(g.id.shardOf(d))
 		}
 	})
@@ -86,7 +82,5 @@ func (g *graph) intern(d string) int32 {
 	g.digests = append(g.digests, d)
 	g.heads = append(g.heads, digestHead(d))
 	g.manifests = append(g.manifests, nil)
-	g.created = append(g.created, time.Time{})
-	g.mediaType = append(g.mediaType, "")
 	return i
 }

@@ -51,6 +51,19 @@ type reasonArena struct {
 	phrases map[string]string
 }
 
+// intern returns s, or the string equal to it that the arena already holds: the images of one
+// commit are kept for the same reasons.
+func (a *reasonArena) intern(s string) string {
+	if v, ok := a.phrases[s]; ok {
+		return v
+	}
+	if a.phrases == nil {
+		a.phrases = map[string]string{}
+	}
+	a.phrases[s] = s
+	return s
+}
+
 // phrase returns the concatenation of parts, one string for every call with the same parts.
 func (a *reasonArena) phrase(parts ...string) string { return a.joined(parts, "") }
 
