@@ -207,18 +207,15 @@ func (b *builder) ensure(ctx context.Context, digest string) error {
 		return nil
 	}
 	if b.opt.Cache != nil {
-		bufp := readBuffers.Get().(*[]byte)
-		raw, mt, ok := b.opt.Cache.Read(digest, (*bufp)[:0])
+		buf := getBuffer()
+		raw, mt, ok := b.opt.Cache.Read(digest, buf)
 		if ok {
 			b.counters.hits.Add(1)
-			err := b.add(digest, mt, raw)
-			if cap(raw) <= maxPooledBuffer {
-				*bufp = raw[:0]
-			}
-			readBuffers.Put(bufp)
+			_, err := b.add(digest, mt, raw)
+			putBuffer(raw)
 			return err
 		}
-		readBuffers.Put(bufp)
+		putBuffer(buf)
 	}
 	raw, desc, err := b.src.FetchManifest(ctx, b.repo, digest)
 	b.counters.gets.Add(1)
@@ -228,23 +225,33 @@ func (b *builder) ensure(ctx context.Context, digest string) error {
 	return b.record(digest, desc.MediaType, raw)
 }
 
-// readBuffers hold cached manifests while they are parsed: a warm run reads 400k of them, and
-// the parsed form keeps none of the bytes.
+// readBuffers hold cached manifests and configs while they are parsed: a warm run reads 500k
+// of them, and the parsed form keeps none of the bytes.
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // maxPooledBuffer bounds the buffers readBuffers keeps: a rare huge manifest is not held on to.
 const maxPooledBuffer = 1 << 20
 
+// getBuffer returns an empty buffer from readBuffers.
+func getBuffer() []byte { return (*readBuffers.Get().(*[]byte))[:0] }
+
+// putBuffer gives buf (or what it grew into) back to readBuffers, unless it is too large. No one
+// may use it afterwards.
+func putBuffer(buf []byte) {
+	if cap(buf) <= maxPooledBuffer {
+		buf = buf[:0]
+		readBuffers.Put(&buf)
+	}
+}
+
 // record parses and adds a manifest fetched from the registry, and caches its bytes.
 func (b *builder) record(digest, mediaType string, raw []byte) error {
-	if err := b.add(digest, mediaType, raw); err != nil {
+	m, err := b.add(digest, mediaType, raw)
+	if err != nil {
 		return err
 	}
 	if b.opt.Cache != nil {
-		b.mu.Lock()
-		mt := b.manifests[digest].MediaType
-		b.mu.Unlock()
-		if err := b.opt.Cache.Put(digest, mt, raw); err != nil {
+		if err := b.opt.Cache.Put(digest, m.MediaType, raw); err != nil {
 			b.log.Warn("manifest cache write failed", "digest", digest, "err", err)
 		}
 	}
@@ -252,11 +259,11 @@ func (b *builder) record(digest, mediaType string, raw []byte) error {
 }
 
 // add parses a manifest and adds it to the inventory (a second copy of a digest is dropped), and
-// to the manifests fetchClosure has still to look into.
-func (b *builder) add(digest, mediaType string, raw []byte) error {
+// to the manifests fetchClosure has still to look into. It returns the parsed manifest.
+func (b *builder) add(digest, mediaType string, raw []byte) (*Manifest, error) {
 	m, err := ParseManifest(digest, mediaType, raw, b.in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.mu.Lock()
 	if _, ok := b.manifests[digest]; !ok {
@@ -266,7 +273,7 @@ func (b *builder) add(digest, mediaType string, raw []byte) error {
 		}
 	}
 	b.mu.Unlock()
-	return nil
+	return m, nil
 }
 
 // fetchClosure fetches index children level by level until no manifest is missing, then the
@@ -333,12 +340,8 @@ func (b *builder) fetchClosure(ctx context.Context, roots []string) error {
 	}
 	sort.Strings(configs)
 	return b.each(ctx, configs, "configs", func(ctx context.Context, d string) error {
-		bufp := readBuffers.Get().(*[]byte)
-		defer readBuffers.Put(bufp)
-		raw, err := b.config(ctx, d, (*bufp)[:0])
-		if cap(raw) > cap(*bufp) && cap(raw) <= maxPooledBuffer {
-			*bufp = raw[:0]
-		}
+		raw, err := b.config(ctx, d, getBuffer())
+		defer putBuffer(raw)
 		if err != nil {
 			if b.opt.IsNotFound(err) {
 				b.log.Warn("image config missing from the registry", "digest", d)

@@ -237,14 +237,5 @@ func findTag(inv *inventory.Inventory, name string) int {
 }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "regtidy-docker-config-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("DOCKER_CONFIG", dir)
-	os.Unsetenv(registry.EnvUsername)
-	os.Unsetenv(registry.EnvPassword)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(regtest.RunWithoutCredentials(m, registry.EnvUsername, registry.EnvPassword))
 }

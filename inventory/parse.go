@@ -57,8 +57,8 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		mt = strings.TrimSpace(mt[:i])
 	}
 	m := &Manifest{
-		Digest:    in.intern(digest),
-		MediaType: in.intern(mt),
+		Digest:    in.Intern(digest),
+		MediaType: in.Intern(mt),
 		Size:      int64(len(raw)),
 	}
 	var extra ManifestExtra
@@ -72,12 +72,12 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		}
 	}
 	if rm.Config != nil {
-		m.Config = &Blob{MediaType: in.intern(rm.Config.MediaType), Digest: in.intern(rm.Config.Digest), Size: rm.Config.Size}
+		m.Config = &Blob{MediaType: in.Intern(rm.Config.MediaType), Digest: in.Intern(rm.Config.Digest), Size: rm.Config.Size}
 	}
 	if len(rm.Layers) > 0 {
 		m.Layers = make([]Layer, len(rm.Layers))
 		for i, l := range rm.Layers {
-			m.Layers[i] = Layer{Digest: in.intern(l.Digest), Size: l.Size}
+			m.Layers[i] = Layer{Digest: in.Intern(l.Digest), Size: l.Size}
 		}
 	}
 	if len(rm.Manifests) > 0 {
@@ -87,7 +87,7 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		}
 	}
 	if rm.Subject != nil {
-		extra.Subject = in.intern(rm.Subject.Digest)
+		extra.Subject = in.Intern(rm.Subject.Digest)
 	}
 	if extra.ArtifactType != "" || extra.Subject != "" || extra.Annotations != nil {
 		m.Extra = &extra
@@ -102,15 +102,15 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 
 // child returns the descriptor of an index child.
 func (rd rawDescriptor) child(in *Interner) Descriptor {
-	d := Descriptor{MediaType: in.intern(rd.MediaType), Digest: in.intern(rd.Digest), Size: rd.Size}
+	d := Descriptor{MediaType: in.Intern(rd.MediaType), Digest: in.Intern(rd.Digest), Size: rd.Size}
 	if rd.Platform != nil {
 		p := rd.Platform.OS + "/" + rd.Platform.Architecture
 		if rd.Platform.Variant != "" {
 			p += "/" + rd.Platform.Variant
 		}
-		d.Platform = in.intern(p)
+		d.Platform = in.Intern(p)
 	}
-	d.ReferenceType = in.intern(rd.Annotations[AnnotationReferenceType])
+	d.ReferenceType = in.Intern(rd.Annotations[AnnotationReferenceType])
 	return d
 }
 
@@ -136,7 +136,9 @@ type Interner struct {
 	m  map[string]string
 }
 
-func (in *Interner) intern(s string) string {
+// Intern returns the copy of s the interner holds, storing s if it holds none ("" and a nil
+// Interner give s back). It is safe for concurrent use.
+func (in *Interner) Intern(s string) string {
 	if in == nil || s == "" {
 		return s
 	}

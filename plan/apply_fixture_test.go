@@ -24,16 +24,7 @@ import (
 
 // TestMain keeps the developer's own registry credentials out of the tests.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "regtidy-plan-docker-config-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("DOCKER_CONFIG", dir)
-	os.Unsetenv(registry.EnvUsername)
-	os.Unsetenv(registry.EnvPassword)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(regtest.RunWithoutCredentials(m, registry.EnvUsername, registry.EnvPassword))
 }
 
 // repoPath is the repository the fixtures live in, under the registry's host.

@@ -99,17 +99,8 @@ func decodePlan(r io.Reader) (*Plan, error) {
 	var p Plan
 	// rest collects the other fields, decoded at the end through the Plan type itself.
 	rest := map[string]json.RawMessage{}
-	seen := map[string]string{}
-	intern := func(s string) string {
-		if s == "" {
-			return s
-		}
-		if v, ok := seen[s]; ok {
-			return v
-		}
-		seen[s] = s
-		return s
-	}
+	var in inventory.Interner
+	intern := in.Intern
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {

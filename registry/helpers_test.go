@@ -20,16 +20,7 @@ import (
 // TestMain keeps the developer's own credentials out of the tests: an empty Docker config and no
 // REGTIDY_* variables.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "regtidy-docker-config-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("DOCKER_CONFIG", dir)
-	os.Unsetenv(registry.EnvUsername)
-	os.Unsetenv(registry.EnvPassword)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(regtest.RunWithoutCredentials(m, registry.EnvUsername, registry.EnvPassword))
 }
 
 // startRegistry runs a real distribution registry for the test.

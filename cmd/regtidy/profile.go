@@ -28,13 +28,24 @@ func (o *rootOptions) stopProfiles() error {
 	if o.memProfile == "" {
 		return nil
 	}
-	f, err := os.Create(o.memProfile)
+	return writeProfile(o.memProfile, "allocs")
+}
+
+// writeProfile collects garbage and writes the named runtime profile to path.
+func writeProfile(path, name string) error {
+	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("--memprofile: %w", err)
 	}
-	defer f.Close()
 	runtime.GC()
-	return pprof.Lookup("allocs").WriteTo(f, 0)
+	err = pprof.Lookup(name).WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
 }
 
 // heapCheckpoint writes a heap profile to <--memprofile>.<name> (nothing without the flag), at a
@@ -43,15 +54,8 @@ func (o *rootOptions) heapCheckpoint(name string) {
 	if o.memProfile == "" {
 		return
 	}
-	f, err := os.Create(o.memProfile + "." + name)
-	if err != nil {
-		fmt.Fprintf(o.stderr, "regtidy: --memprofile: %v\n", err)
-		return
-	}
-	defer f.Close()
-	runtime.GC()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		fmt.Fprintf(o.stderr, "regtidy: --memprofile: %v\n", err)
+	if err := writeProfile(o.memProfile+"."+name, "heap"); err != nil {
+		fmt.Fprintf(o.stderr, "regtidy: %v\n", err)
 	}
 }
 
