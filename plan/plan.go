@@ -134,6 +134,9 @@ type Plan struct {
 	Fingerprint string `json:"fingerprint"`
 	// Policy names the policy file and the sha256 of its bytes.
 	Policy PolicyRef `json:"policy"`
+	// Sources says what each keep source read (commits, run metadata, bases), in the order
+	// the policy's sources are resolved.
+	Sources []SourceRead `json:"sources,omitempty"`
 	// Tags is the tag to digest mapping the plan was made from, sorted by name; apply compares
 	// it with the live registry.
 	Tags      []inventory.Tag `json:"tags"`

@@ -282,7 +282,7 @@ func (d *decoder) commits(f field, cx ruleContext) *CommitsCondition {
 
 // runs decodes a runs condition.
 func (d *decoder) runs(f field, cx ruleContext) *RunsCondition {
-	fields, ok := d.mapping(f.value, f.keyAt, f.path, "url", "status", "live", "terminal", "run", "join", "commit", "since", "field")
+	fields, ok := d.mapping(f.value, f.keyAt, f.path, "url", "status", "live", "terminal", "run", "join", "commit", "since", "field", "allow_empty")
 	if !ok {
 		return nil
 	}
@@ -333,11 +333,18 @@ func (d *decoder) runs(f field, cx ruleContext) *RunsCondition {
 		if err := checkJoinTemplate(c.Source.Join); err != nil {
 			d.errorf(x.value, x.path, "%v", err)
 			ok = false
+		} else if err := checkJoinBase(c.Source.URL, c.Source.Join); err != nil {
+			d.errorf(x.value, x.path, "%v", err)
+			ok = false
 		}
 	}
 	if x, has := m["since"]; has {
 		dur, good := d.duration(x)
 		c.Source.Since, ok = dur, ok && good
+	}
+	if x, has := m["allow_empty"]; has {
+		b, good := d.boolean(x)
+		c.Source.AllowEmpty, ok = b, ok && good
 	}
 	if x, has := m["field"]; has {
 		name, good := d.tagField(x, cx, true)

@@ -14,6 +14,10 @@ var (
 	// ErrKeepSource: a keep source (git history, run metadata) failed to load or returned
 	// something unusable. A plan is never made from a partial keep set.
 	ErrKeepSource = errors.New("keep source failed")
+	// ErrEmptySource: a keep source yielded nothing where something was expected (no run
+	// metadata inside since, no runs, no live run) and the policy does not allow it. It is
+	// wrapped together with ErrKeepSource.
+	ErrEmptySource = errors.New("keep source read nothing")
 	// ErrUnresolved: Evaluate was given keep sets that lack a source the policy uses.
 	ErrUnresolved = errors.New("keep source not resolved")
 )

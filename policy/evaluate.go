@@ -92,6 +92,7 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 		Now:         now,
 		Fingerprint: inv.Fingerprint(),
 		Policy:      plan.PolicyRef{Path: pol.Name, Digest: pol.Digest},
+		Sources:     keep.Reads(),
 		// The inventory's tags, sorted as a listing leaves them, are shared, not copied.
 		Tags: inv.Tags,
 	}

@@ -16,8 +16,8 @@ func (l staticLoader) LastCommits(ctx context.Context, spec policy.CommitsSpec) 
 	return l.commits, nil
 }
 
-func (l staticLoader) LiveCommits(ctx context.Context, spec policy.RunsSpec, now time.Time) ([]policy.RunRef, error) {
-	return nil, nil
+func (l staticLoader) LiveCommits(ctx context.Context, spec policy.RunsSpec, now time.Time) (policy.RunsRead, error) {
+	return policy.RunsRead{}, nil
 }
 
 func (l staticLoader) BaseDigests(ctx context.Context, spec policy.BaseSpec) ([]policy.BaseRef, error) {

@@ -168,6 +168,7 @@ type fakeLoader struct {
 	mu          sync.Mutex
 	commits     map[string][]Commit  // by repo
 	runs        map[string][]RunRef  // by URL
+	runsRead    map[string]RunsRead  // by URL: what LiveCommits read, instead of runs
 	bases       map[string][]BaseRef // by repository
 	commitsErr  error
 	runsErr     error
@@ -192,15 +193,20 @@ func (f *fakeLoader) LastCommits(ctx context.Context, spec CommitsSpec) ([]Commi
 	return c, nil
 }
 
-// LiveCommits returns the canned runs of spec.URL.
-func (f *fakeLoader) LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, error) {
+// LiveCommits returns the canned runs of spec.URL, as read from one metadata file that holds
+// them and one terminal run; or the canned read of spec.URL, when there is one.
+func (f *fakeLoader) LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) (RunsRead, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runCalls++
 	if f.runsErr != nil {
-		return nil, f.runsErr
+		return RunsRead{}, f.runsErr
 	}
-	return f.runs[spec.URL], nil
+	if read, ok := f.runsRead[spec.URL]; ok {
+		return read, nil
+	}
+	runs := f.runs[spec.URL]
+	return RunsRead{Runs: runs, Matched: 1, Files: 1, Lines: len(runs) + 1}, nil
 }
 
 // BaseDigests returns the canned bases of spec.Repository, those of images spec.Match matches.

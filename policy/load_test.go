@@ -41,6 +41,16 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`p.yaml:10:17: rules.image.keep[0].commits.last: must be a positive integer, got "thirty"`},
 		},
 		{
+			name: "allow_empty of runs is not a boolean",
+			yaml: minimalScheme + "      - runs: {url: 'gs://b/m/*.jsonl', live: [init], commit: sdk, field: sdk, allow_empty: maybe}\n",
+			want: []string{`p.yaml:8:93: rules.image.keep[0].runs.allow_empty: must be true or false, got "maybe"`},
+		},
+		{
+			name: "relative join with a file:// URL",
+			yaml: minimalScheme + "      - runs: {url: 'file:///srv/m/*.jsonl', live: [init], join: '{path}/p.json', commit: sdk, field: sdk}\n",
+			want: []string{`p.yaml:8:66: rules.image.keep[0].runs.join: a relative join key is read from the root of the metadata URL's bucket (gs://bucket/..., s3://bucket/...), and a file:// URL has no bucket root: write join as a URL, e.g. file:///srv/runs/{path}/p.json`},
+		},
+		{
 			name: "last is zero",
 			yaml: minimalScheme + "      - commits: {repo: /r, last: 0, field: sdk}\n",
 			want: []string{"p.yaml:8:35: rules.image.keep[0].commits.last: must be a positive integer, got 0"},

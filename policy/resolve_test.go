@@ -28,12 +28,17 @@ rules:
           - runs: {url: 'file:///m/*.jsonl', live: [running], commit: sdk, field: sdk}
 `
 
+// oneLiveRun is the runs of twoKindsYAML's runs source: one live run.
+func oneLiveRun() map[string][]RunRef {
+	return map[string][]RunRef{"file:///m/*.jsonl": {{Commit: commitSHA(7), Run: "r7", Status: "running", File: "m/1.jsonl", Line: 1}}}
+}
+
 func TestResolveLoadsEachSourceOnce(t *testing.T) {
 	pol, err := Parse("k.yaml", []byte(twoKindsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runs: map[string][]RunRef{}}
+	l := &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runs: oneLiveRun()}
 	ks, err := Resolve(context.Background(), pol, l, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +57,7 @@ func TestResolveLoadsEachSourceOnce(t *testing.T) {
 func TestResolveFailsClosed(t *testing.T) {
 	boom := errors.New("connection refused")
 	full := func() *fakeLoader {
-		return &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runs: map[string][]RunRef{}}
+		return &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runs: oneLiveRun()}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -105,6 +110,53 @@ func TestResolveFailsClosed(t *testing.T) {
 	}
 }
 
+// TestResolveFailsOnEmptyRuns: a runs source that read nothing where something was expected (no
+// file inside since, files without runs, no live run) fails the plan, unless allow_empty says
+// that is expected; the plan then records what was read.
+func TestResolveFailsOnEmptyRuns(t *testing.T) {
+	const url = "file:///m/*.jsonl"
+	newest := t0.Add(-31 * Day).Truncate(Day)
+	for _, tc := range []struct {
+		name string
+		read RunsRead
+		want string
+	}{
+		{"every file older than since", RunsRead{Matched: 12, Newest: newest},
+			"all 12 metadata files the URL matches are dated before the since window of 30d, which starts " +
+				t0.Add(-30*Day).Format("2006-01-02") + " (the newest is dated " + newest.Format("2006-01-02") + ")"},
+		{"files without runs", RunsRead{Matched: 3, Files: 3}, "the 3 metadata files read hold no runs"},
+		{"no live run", RunsRead{Matched: 3, Files: 3, Lines: 40}, "none of the 40 runs in 3 metadata files is live (live: running)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			yaml := strings.Replace(twoKindsYAML, "commit: sdk, field: sdk}", "commit: sdk, field: sdk, since: 30d}", 1)
+			pol, err := Parse("k.yaml", []byte(yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runsRead: map[string]RunsRead{url: tc.read}}
+			ks, err := Resolve(context.Background(), pol, l, t0)
+			if !errors.Is(err, ErrKeepSource) || !errors.Is(err, ErrEmptySource) || ks != nil {
+				t.Fatalf("Resolve = %+v, %v; want ErrKeepSource and ErrEmptySource", ks, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "allow_empty") {
+				t.Errorf("error %q: want it to say %q and how to allow it", err, tc.want)
+			}
+
+			allowed, err := Parse("k.yaml", []byte(strings.Replace(yaml, "since: 30d}", "since: 30d, allow_empty: true}", 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err = Resolve(context.Background(), allowed, l, t0)
+			if err != nil {
+				t.Fatalf("with allow_empty: %v", err)
+			}
+			if len(ks.Runs) != 1 || len(ks.Runs[0].Runs) != 0 || ks.Runs[0].Files != tc.read.Files || ks.Runs[0].Matched != tc.read.Matched {
+				t.Errorf("with allow_empty: run sets %+v, want the read recorded with no runs", ks.Runs)
+			}
+		})
+	}
+}
+
 func TestResolveEdgeCases(t *testing.T) {
 	pol, err := Parse("k.yaml", []byte(twoKindsYAML))
 	if err != nil {
@@ -115,7 +167,7 @@ func TestResolveEdgeCases(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	l := &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runs: map[string][]RunRef{}}
+	l := &fakeLoader{commits: map[string][]Commit{"/srv/sdk": history(5)}, runs: oneLiveRun()}
 	if _, err := Resolve(ctx, pol, l, t0); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled context: %v, want context.Canceled", err)
 	}
@@ -135,7 +187,7 @@ func TestResolveEdgeCases(t *testing.T) {
 	}
 	upper := history(5)
 	upper[0].SHA = strings.ToUpper(upper[0].SHA)
-	ks, err = Resolve(context.Background(), short, &fakeLoader{commits: map[string][]Commit{"/srv/sdk": upper}}, t0)
+	ks, err = Resolve(context.Background(), short, &fakeLoader{commits: map[string][]Commit{"/srv/sdk": upper}, runs: oneLiveRun()}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/regtidy/regtidy/plan"
 )
 
 // Loader loads keep sources: the facts outside the registry that decide what to keep. Package
@@ -19,8 +21,10 @@ type Loader interface {
 	// Fewer is an error unless spec.AllowFewer.
 	LastCommits(ctx context.Context, spec CommitsSpec) ([]Commit, error)
 	// LiveCommits returns the live runs of spec's metadata recorded within spec.Since before
-	// now, each with the commit it uses (see RunsSpec for how lines are read).
-	LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, error)
+	// now, each with the commit it uses (see RunsSpec for how lines are read), and how much
+	// metadata it read. Reading nothing is not the loader's to excuse: Resolve judges the
+	// counts against spec.AllowEmpty.
+	LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) (RunsRead, error)
 	// BaseDigests returns the bases that the images tagged in spec.Repository (those whose
 	// tags spec.Match matches, if set) name in their org.opencontainers.image.base.digest
 	// annotations: the tagged manifest's and those of the manifests its index lists. A tag
@@ -70,7 +74,9 @@ type RunsSpec struct {
 	// Join is set.
 	CommitField string `json:"commit_field,omitempty"`
 	// Join is the key of a document holding the run's commit, a template of the line's fields
-	// in braces, e.g. "{path}/metadata/params.json": a key in URL's bucket, or a URL of its own.
+	// in braces, e.g. "{path}/metadata/params.json": a key from the root of URL's bucket
+	// (gs://bucket/{path}/metadata/params.json for a URL gs://bucket/metadata/*.jsonl), or a URL
+	// of its own. A file:// URL has no bucket root, so with one Join must be a URL too.
 	// Braces do not nest and cannot be escaped; at least one field is named.
 	Join string `json:"join,omitempty"`
 	// JoinField is the joined document's field holding the commit.
@@ -78,6 +84,26 @@ type RunsSpec struct {
 	// Since, when positive, bounds how far back metadata is read (the loader dates files by the
 	// YYYY-MM-DD in their names).
 	Since time.Duration `json:"since,omitempty"`
+	// AllowEmpty accepts a source that yields no live run: no file inside Since, files with no
+	// runs, or no run live. Otherwise each of those fails the plan, since a metadata writer that
+	// stopped would otherwise let the plan delete every image a live run still uses. A URL that
+	// matches no file at all fails whatever AllowEmpty says.
+	AllowEmpty bool `json:"allow_empty,omitempty"`
+}
+
+// RunsRead is what a loader read for a runs source: the live runs, and how much metadata they
+// came from.
+type RunsRead struct {
+	// Runs are the live runs, each with the commit it uses.
+	Runs []RunRef
+	// Matched is how many metadata files the URL matched; Files how many of them were read
+	// (Since leaves out the older ones).
+	Matched int
+	Files   int
+	// Lines is how many runs (non-blank lines) the files read held, live or not.
+	Lines int
+	// Newest is the newest date a matched file's name holds, if any.
+	Newest time.Time
 }
 
 // RunRef is one live run and the commit it uses.
@@ -110,7 +136,7 @@ func (s CommitsSpec) key() string {
 
 // key identifies a runs source: equal keys load the same runs.
 func (s RunsSpec) key() string {
-	return fmt.Sprintf("%q %q %q %q %q %q %q %q %d", s.URL, s.Live, s.Terminal, s.StatusField, s.PathField, s.CommitField, s.Join, s.JoinField, s.Since)
+	return fmt.Sprintf("%q %q %q %q %q %q %q %q %d %t", s.URL, s.Live, s.Terminal, s.StatusField, s.PathField, s.CommitField, s.Join, s.JoinField, s.Since, s.AllowEmpty)
 }
 
 // checkJoinTemplate checks a join template's syntax: literal text and field names in braces,
@@ -141,6 +167,17 @@ func checkJoinTemplate(tmpl string) error {
 	return nil
 }
 
+// checkJoinBase checks that a relative join key has a bucket root to start from: a relative key
+// is read from the root of the metadata URL's bucket, the same on gs:// and s3://; a file:// URL
+// names a directory, not a bucket, so there a join must be a URL of its own.
+func checkJoinBase(url, join string) error {
+	if strings.Contains(join, "://") || !strings.HasPrefix(url, "file:") {
+		return nil
+	}
+	return fmt.Errorf("a relative join key is read from the root of the metadata URL's bucket (gs://bucket/..., s3://bucket/...), "+
+		"and a file:// URL has no bucket root: write join as a URL, e.g. file:///srv/runs/%s", strings.TrimPrefix(join, "/"))
+}
+
 // KeepSets are the keep sources of a policy, loaded: what Evaluate needs besides the inventory.
 // Make them with Resolve; they can be written as JSON to record what a plan was made from.
 type KeepSets struct {
@@ -156,10 +193,51 @@ type CommitSet struct {
 	Commits []Commit    `json:"commits"`
 }
 
-// RunSet is a loaded runs source.
+// RunSet is a loaded runs source: its live runs, and how much metadata they came from.
 type RunSet struct {
 	Spec RunsSpec `json:"spec"`
 	Runs []RunRef `json:"runs"`
+	// Matched, Files and Lines count the files the URL matched, the files read and the runs
+	// they held (see RunsRead).
+	Matched int `json:"matched"`
+	Files   int `json:"files"`
+	Lines   int `json:"lines"`
+}
+
+// Reads says what each loaded source read, for the plan: commits, then runs, then bases.
+func (ks *KeepSets) Reads() []plan.SourceRead {
+	if ks == nil {
+		return nil
+	}
+	var out []plan.SourceRead
+	for _, c := range ks.Commits {
+		r := &plan.CommitsRead{Count: len(c.Commits)}
+		if n := len(c.Commits); n > 0 {
+			r.Head, r.HeadTime = c.Commits[0].SHA, c.Commits[0].Time
+			r.Oldest, r.OldestTime = c.Commits[n-1].SHA, c.Commits[n-1].Time
+		}
+		out = append(out, plan.SourceRead{Kind: "commits", Source: plan.Redact(c.Spec.String()), Commits: r})
+	}
+	for _, rs := range ks.Runs {
+		commits := map[string]bool{}
+		for _, r := range rs.Runs {
+			commits[r.Commit] = true
+		}
+		out = append(out, plan.SourceRead{Kind: "runs", Source: plan.Redact(rs.Spec.String()), Runs: &plan.RunsRead{
+			Matched: rs.Matched, Files: rs.Files, Runs: rs.Lines, LiveRuns: len(rs.Runs), LiveCommits: len(commits),
+			AllowEmpty: rs.Spec.AllowEmpty,
+		}})
+	}
+	for _, bs := range ks.Bases {
+		images, bases := map[string]bool{}, map[string]bool{}
+		for _, b := range bs.Bases {
+			images[b.Image], bases[b.Digest] = true, true
+		}
+		out = append(out, plan.SourceRead{Kind: "base", Source: plan.Redact(bs.Spec.String()), Bases: &plan.BasesRead{
+			Images: len(images), Bases: len(bases), AllowEmpty: bs.Spec.AllowEmpty,
+		}})
+	}
+	return out
 }
 
 // resolveLimit bounds how many keep sources load at once.
@@ -201,15 +279,18 @@ func Resolve(ctx context.Context, pol *Policy, loader Loader, now time.Time) (*K
 	}
 	for i, spec := range runSpecs {
 		g.Go(func() error {
-			runs, err := loader.LiveCommits(gctx, spec, now)
+			read, err := loader.LiveCommits(gctx, spec, now)
 			if err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
 			}
-			runs, err = checkRuns(runs)
+			runs, err := checkRuns(read.Runs)
+			if err == nil {
+				err = checkRunsRead(spec, read, now)
+			}
 			if err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrKeepSource, spec, err)
 			}
-			ks.Runs[i] = RunSet{Spec: spec, Runs: runs}
+			ks.Runs[i] = RunSet{Spec: spec, Runs: runs, Matched: read.Matched, Files: read.Files, Lines: read.Lines}
 			return nil
 		})
 	}
@@ -275,6 +356,40 @@ func checkRuns(runs []RunRef) ([]RunRef, error) {
 		return out[i].Line < out[j].Line
 	})
 	return out, nil
+}
+
+// checkRunsRead fails a runs source that read nothing where something was expected: no file
+// inside since, files without a run, or no live run among them. Each would otherwise empty the
+// keep set as quietly as a bucket error, and delete every image a live run still uses; the
+// policy accepts it only with allow_empty.
+func checkRunsRead(spec RunsSpec, read RunsRead, now time.Time) error {
+	if spec.AllowEmpty {
+		return nil
+	}
+	const allow = "; if that is expected, set allow_empty: true on this runs condition"
+	switch {
+	case read.Matched > 0 && read.Files == 0:
+		newest := ""
+		if !read.Newest.IsZero() {
+			newest = fmt.Sprintf(" (the newest is dated %s)", read.Newest.Format(time.DateOnly))
+		}
+		return fmt.Errorf("%w: all %d metadata files the URL matches are dated before the since window of %s, which starts %s%s: has the metadata writer stopped?%s",
+			ErrEmptySource, read.Matched, FormatDuration(spec.Since), now.Add(-spec.Since).UTC().Format(time.DateOnly), newest, allow)
+	case read.Lines == 0:
+		return fmt.Errorf("%w: the %d metadata files read hold no runs%s", ErrEmptySource, read.Files, allow)
+	case len(read.Runs) == 0:
+		return fmt.Errorf("%w: none of the %d runs in %d metadata files is live (live: %s)%s",
+			ErrEmptySource, read.Lines, read.Files, liveStatuses(spec), allow)
+	}
+	return nil
+}
+
+// liveStatuses says which statuses count as live, for messages.
+func liveStatuses(spec RunsSpec) string {
+	if len(spec.Live) > 0 {
+		return strings.Join(spec.Live, ", ")
+	}
+	return "any status but " + strings.Join(spec.Terminal, ", ")
 }
 
 // isHexPrefix reports whether s is 7 to 40 lowercase hex digits: a commit hash or a prefix of one

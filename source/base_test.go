@@ -241,7 +241,7 @@ func TestBasePolicyOnTheRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := registry.New()
-	keep, err := policy.Resolve(ctx, pol, Loader{Registry: client, ManifestCacheDir: t.TempDir()}, time.Now())
+	keep, err := policy.Resolve(ctx, pol, Loader{Registry: client, ManifestCacheDir: t.TempDir()}, caseNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestBasePolicyOnTheRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Evaluate(inv, pol, keep, time.Now())
+	p, err := policy.Evaluate(inv, pol, keep, caseNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestBasePolicyOnTheRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Resolve(ctx, restricted, Loader{Registry: client}, time.Now()); !errors.Is(err, policy.ErrKeepSource) {
+	if _, err := policy.Resolve(ctx, restricted, Loader{Registry: client}, caseNow); !errors.Is(err, policy.ErrKeepSource) {
 		t.Errorf("Resolve with no base named: %v, want ErrKeepSource", err)
 	}
 }

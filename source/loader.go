@@ -54,19 +54,20 @@ func (l Loader) LastCommits(ctx context.Context, spec policy.CommitsSpec) ([]pol
 	return out, nil
 }
 
-// LiveCommits returns the live runs of spec's metadata with the commits they use.
-func (l Loader) LiveCommits(ctx context.Context, spec policy.RunsSpec, now time.Time) ([]policy.RunRef, error) {
-	refs, err := LiveCommits(ctx, RunsSpec{
+// LiveCommits returns the live runs of spec's metadata with the commits they use, and how much
+// metadata it read (policy.Resolve judges empty answers by spec.AllowEmpty).
+func (l Loader) LiveCommits(ctx context.Context, spec policy.RunsSpec, now time.Time) (policy.RunsRead, error) {
+	read, err := ReadRuns(ctx, RunsSpec{
 		URL: spec.URL, Live: spec.Live, Terminal: spec.Terminal,
 		StatusField: spec.StatusField, PathField: spec.PathField, CommitField: spec.CommitField,
 		Join: spec.Join, JoinField: spec.JoinField, Since: spec.Since, Mux: l.Mux, Logger: l.Logger,
 	}, now)
 	if err != nil {
-		return nil, err
+		return policy.RunsRead{}, err
 	}
-	out := make([]policy.RunRef, len(refs))
-	for i, r := range refs {
-		out[i] = policy.RunRef{Commit: r.Commit, Run: r.Run, Status: r.Status, File: r.File, Line: r.Line}
+	out := policy.RunsRead{Runs: make([]policy.RunRef, len(read.Runs)), Matched: read.Matched, Files: read.Files, Lines: read.Lines, Newest: read.Newest}
+	for i, r := range read.Runs {
+		out.Runs[i] = policy.RunRef{Commit: r.Commit, Run: r.Run, Status: r.Status, File: r.File, Line: r.Line}
 	}
 	return out, nil
 }

@@ -30,7 +30,7 @@ func TestLoaderForPolicy(t *testing.T) {
 		t.Errorf("error %v, want ErrTooFewCommits", err)
 	}
 
-	runs, err := l.LiveCommits(context.Background(), policy.RunsSpec{
+	read, err := l.LiveCommits(context.Background(), policy.RunsSpec{
 		URL: "file://" + root + "/metadata/2026-11-2*.jsonl", Live: caseLive, Terminal: caseTerminal,
 		Join: "file://" + root + "/{path}/metadata/params.json",
 	}, caseNow)
@@ -42,11 +42,11 @@ func TestLoaderForPolicy(t *testing.T) {
 		{Commit: sdkA, Run: "evals/2026-11-20/run-17", Status: "evaluating", File: file, Line: 1},
 		{Commit: sdkB, Run: "evals/2026-11-20/run-19", Status: "init", File: file, Line: 4},
 	}
-	if diff := cmp.Diff(wantRuns, runs); diff != "" {
+	if diff := cmp.Diff(wantRuns, read.Runs); diff != "" {
 		t.Errorf("LiveCommits (-want +got):\n%s", diff)
 	}
 	_, err = l.LiveCommits(context.Background(), policy.RunsSpec{
-		URL: "file://" + root + "/metadata/*.jsonl", Live: caseLive, Terminal: caseTerminal, Join: "{path}/metadata/params.json",
+		URL: "file://" + root + "/metadata/*.jsonl", Live: caseLive, Terminal: caseTerminal, Join: "file://" + root + "/{path}/metadata/params.json",
 	}, caseNow)
 	if !errors.Is(err, ErrUnknownStatus) {
 		t.Errorf("error %v, want ErrUnknownStatus", err)

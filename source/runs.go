@@ -48,9 +48,12 @@ type RunsSpec struct {
 	// of CommitField and Join is set.
 	CommitField string
 	// Join is the key of a document holding the run's commit, a template of the line's fields in
-	// braces, e.g. "{path}/metadata/params.json". A relative key is in the bucket of URL; a key
-	// with a scheme ("gs://other/{path}/params.json", "file:///srv/runs/{path}/params.json") names
-	// its own bucket.
+	// braces, e.g. "{path}/metadata/params.json". A relative key is read from the root of URL's
+	// bucket, whatever directory the metadata files are in (gs://bucket/{path}/metadata/params.json
+	// for the URL gs://bucket/metadata/*.jsonl); a key with a scheme
+	// ("gs://other/{path}/params.json", "file:///srv/runs/{path}/params.json") names its own
+	// bucket. A file:// URL names a directory, not a bucket, so with one Join must have a scheme
+	// (ErrInvalidSpec otherwise).
 	Join string
 	// JoinField is the joined document's commit field. The default value is "sdk_commit".
 	JoinField string
@@ -81,6 +84,34 @@ type RunRef struct {
 // LiveCommits reads the run metadata spec names and returns every live run with its commit, sorted
 // by commit, run, file and line. See the package documentation for what it reads and how it fails.
 func LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, error) {
+	read, err := ReadRuns(ctx, spec, now)
+	if err != nil {
+		return nil, err
+	}
+	return read.Runs, nil
+}
+
+// RunsRead is what one read of run metadata found: the live runs, and how much metadata they
+// came from, so that a plan can say what it read ("30 files, 138 runs, 18 live commits") and a
+// caller can tell an empty answer from files that were never read.
+type RunsRead struct {
+	// Runs are the live runs with their commits, sorted by commit, run, file and line.
+	Runs []RunRef
+	// Matched is how many files the URL matched; Files is how many of them were read (Since
+	// leaves out those dated before its window).
+	Matched int
+	Files   int
+	// Lines is how many runs (non-blank lines) the files read held, live or not.
+	Lines int
+	// Newest is the newest date a matched file's name holds (zero when none holds one): when
+	// Since left every file out, it says how old the metadata is.
+	Newest time.Time
+}
+
+// ReadRuns is LiveCommits with the counts of what it read. It fails as LiveCommits does; an
+// answer with no live runs, or with no file inside Since, is not an error here: whether that is
+// expected is the caller's to judge (policy.Resolve fails it unless the policy allows it).
+func ReadRuns(ctx context.Context, spec RunsSpec, now time.Time) (*RunsRead, error) {
 	r, err := newRunsReader(spec)
 	if err != nil {
 		return nil, err
@@ -90,20 +121,22 @@ func LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, e
 		return nil, err
 	}
 
-	keys, err := r.matchFiles(ctx)
+	matched, err := r.matchFiles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	keys = r.recent(keys, now)
-	r.log.DebugContext(ctx, "run metadata: files", "url", r.loc.display(""), "files", len(keys))
+	keys := r.recent(matched, now)
+	read := &RunsRead{Matched: len(matched), Files: len(keys), Newest: newestDate(matched)}
+	r.log.DebugContext(ctx, "run metadata: files", "url", r.loc.display(""), "matched", len(matched), "read", len(keys))
 
 	perFile := make([][]liveRun, len(keys))
+	lines := make([]int, len(keys))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fileConcurrency)
 	for i, key := range keys {
 		g.Go(func() error {
-			runs, err := r.readFile(gctx, key)
-			perFile[i] = runs
+			runs, n, err := r.readFile(gctx, key)
+			perFile[i], lines[i] = runs, n
 			return err
 		})
 	}
@@ -111,8 +144,9 @@ func LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, e
 		return nil, err
 	}
 	var runs []liveRun
-	for _, fr := range perFile {
+	for i, fr := range perFile {
 		runs = append(runs, fr...)
+		read.Lines += lines[i]
 	}
 	if r.join != nil {
 		if err := r.joinCommits(ctx, runs); err != nil {
@@ -136,8 +170,9 @@ func LiveCommits(ctx context.Context, spec RunsSpec, now time.Time) ([]RunRef, e
 		}
 		return a.Line < b.Line
 	})
-	r.log.DebugContext(ctx, "run metadata: live runs", "url", r.loc.display(""), "runs", len(out))
-	return out, nil
+	read.Runs = out
+	r.log.DebugContext(ctx, "run metadata: live runs", "url", r.loc.display(""), "runs", read.Lines, "live", len(out))
+	return read, nil
 }
 
 // liveRun is a live run being read: its RunRef, and the key of its joined document in Join mode.
@@ -205,6 +240,10 @@ func newRunsReader(spec RunsSpec) (*runsReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.join != nil && loc.fileScheme && !strings.Contains(spec.Join, "://") {
+		return nil, fmt.Errorf("%w: run metadata %s: join %q is relative, and a file:// URL has no bucket root to read it from: "+
+			"write join as a URL, e.g. file:///srv/runs/%s", ErrInvalidSpec, spec.URL, spec.Join, strings.TrimPrefix(spec.Join, "/"))
+	}
 	r.loc = loc
 	return r, nil
 }
@@ -235,35 +274,37 @@ func (r *runsReader) liveStatus(status string) (bool, error) {
 	}
 }
 
-// readFile streams one metadata file and returns its live runs.
-func (r *runsReader) readFile(ctx context.Context, key string) ([]liveRun, error) {
+// readFile streams one metadata file and returns its live runs and how many runs (non-blank
+// lines) it holds.
+func (r *runsReader) readFile(ctx context.Context, key string) ([]liveRun, int, error) {
 	file := r.loc.display(key)
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	rd, err := r.bucket.NewReader(ctx, key, nil)
 	if err != nil {
-		return nil, bucketErr(ctx, "open "+file, err)
+		return nil, 0, bucketErr(ctx, "open "+file, err)
 	}
 	defer rd.Close()
 	sc := bufio.NewScanner(rd)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
 	var runs []liveRun
-	line := 0
+	line, count := 0, 0
 	for sc.Scan() {
 		line++
 		if line%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 		text := sc.Bytes()
 		if len(bytes.TrimSpace(text)) == 0 {
 			continue
 		}
+		count++
 		run, live, err := r.parseLine(text)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", file, line, err)
+			return nil, 0, fmt.Errorf("%s:%d: %w", file, line, err)
 		}
 		if !live {
 			continue
@@ -273,12 +314,12 @@ func (r *runsReader) readFile(ctx context.Context, key string) ([]liveRun, error
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("%s:%d: %w: line longer than %d MiB", file, line+1, ErrMalformedRun, maxLineBytes>>20)
+			return nil, 0, fmt.Errorf("%s:%d: %w: line longer than %d MiB", file, line+1, ErrMalformedRun, maxLineBytes>>20)
 		}
-		return nil, bucketErr(ctx, fmt.Sprintf("read %s after line %d", file, line), err)
+		return nil, 0, bucketErr(ctx, fmt.Sprintf("read %s after line %d", file, line), err)
 	}
-	r.log.DebugContext(ctx, "run metadata: file read", "file", file, "lines", line, "live", len(runs))
-	return runs, nil
+	r.log.DebugContext(ctx, "run metadata: file read", "file", file, "lines", line, "runs", count, "live", len(runs))
+	return runs, count, nil
 }
 
 // parseLine reads one metadata line. A terminal run returns live false and no error.

@@ -380,9 +380,9 @@ func TestParseRunsURL(t *testing.T) {
 		{"gs://runs/metadata/*.jsonl", runsLocation{bucketURL: "gs://runs", base: "gs://runs/", segments: []string{"metadata", "*.jsonl"}}},
 		{"s3://b/pre/fix/*.jsonl?region=us-east-1", runsLocation{bucketURL: "s3://b?region=us-east-1", base: "s3://b/", segments: []string{"pre", "fix", "*.jsonl"}}},
 		{"gs://runs/metadata/", runsLocation{bucketURL: "gs://runs", base: "gs://runs/", segments: []string{"metadata", "*"}}},
-		{"file:///tmp/x/metadata/*.jsonl", runsLocation{bucketURL: "file:///tmp/x/metadata", base: "file:///tmp/x/metadata/", segments: []string{"*.jsonl"}}},
-		{"file:///tmp/x/*/m/*.jsonl", runsLocation{bucketURL: "file:///tmp/x", base: "file:///tmp/x/", segments: []string{"*", "m", "*.jsonl"}}},
-		{"file:///tmp/x/2026-11-20.jsonl", runsLocation{bucketURL: "file:///tmp/x", base: "file:///tmp/x/", segments: []string{"2026-11-20.jsonl"}}},
+		{"file:///tmp/x/metadata/*.jsonl", runsLocation{bucketURL: "file:///tmp/x/metadata", base: "file:///tmp/x/metadata/", segments: []string{"*.jsonl"}, fileScheme: true}},
+		{"file:///tmp/x/*/m/*.jsonl", runsLocation{bucketURL: "file:///tmp/x", base: "file:///tmp/x/", segments: []string{"*", "m", "*.jsonl"}, fileScheme: true}},
+		{"file:///tmp/x/2026-11-20.jsonl", runsLocation{bucketURL: "file:///tmp/x", base: "file:///tmp/x/", segments: []string{"2026-11-20.jsonl"}, fileScheme: true}},
 	}
 	for _, tt := range tests {
 		got, err := parseRunsURL(tt.url)
@@ -411,5 +411,56 @@ func TestLiveCommitsFileUnreadable(t *testing.T) {
 	checkErr(t, err, ErrBucket, "metadata/2026-11-21.jsonl")
 	if got != nil {
 		t.Errorf("got runs %v with an error", got)
+	}
+}
+
+// TestReadRunsCounts: ReadRuns says how much metadata it read, so that an empty answer can be told
+// from files never read: the files matched and read under since, the runs they hold, the newest
+// date in a file name.
+func TestReadRunsCounts(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, caseRunFiles())
+	join := "file://" + root + "/{path}/metadata/params.json"
+	for _, tc := range []struct {
+		name                  string
+		since                 time.Duration
+		now                   time.Time
+		matched, files, lines int
+		live                  int
+	}{
+		{"everything", 0, caseNow, 3, 3, 6, 4},
+		{"a week", 7 * 24 * time.Hour, caseNow, 3, 2, 4, 3},
+		// The writer stopped: 40 days later only the undated file is inside the window.
+		{"forty days on", 30 * 24 * time.Hour, caseNow.Add(40 * 24 * time.Hour), 3, 1, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			read, err := ReadRuns(context.Background(), RunsSpec{
+				URL: "file://" + root + "/metadata/*.jsonl", Terminal: caseTerminal, Join: join, Since: tc.since,
+			}, tc.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []int{read.Matched, read.Files, read.Lines, len(read.Runs)}
+			if want := []int{tc.matched, tc.files, tc.lines, tc.live}; !cmp.Equal(want, got) {
+				t.Errorf("matched, files, lines, live runs = %v, want %v", got, want)
+			}
+			if want := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC); !read.Newest.Equal(want) {
+				t.Errorf("newest date %v, want %v", read.Newest, want)
+			}
+		})
+	}
+}
+
+// TestRelativeJoinOnFileIsRefused: a relative join key is read from the root of the metadata
+// URL's bucket on gs:// and s3://; a file:// URL names a directory, which has no such root, so
+// a relative join there is refused instead of being read from the metadata directory.
+func TestRelativeJoinOnFileIsRefused(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, caseRunFiles())
+	_, err := LiveCommits(context.Background(), RunsSpec{
+		URL: "file://" + root + "/metadata/*.jsonl", Terminal: caseTerminal, Join: "{path}/metadata/params.json",
+	}, caseNow)
+	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "file:///srv/runs/{path}/metadata/params.json") {
+		t.Errorf("relative join on file://: %v, want ErrInvalidSpec showing the join as a URL", err)
 	}
 }

@@ -24,6 +24,8 @@ type runsLocation struct {
 	base string
 	// segments is the glob, one path.Match pattern per path segment of the key.
 	segments []string
+	// fileScheme is set for file:// URLs, whose "bucket" is a directory, not a bucket root.
+	fileScheme bool
 }
 
 // parseRunsURL splits a metadata URL. For file:// URLs the bucket is the directory before the
@@ -65,7 +67,7 @@ func parseRunsURL(raw string) (runsLocation, error) {
 	base := bucket
 	base.RawQuery = ""
 	display := strings.TrimSuffix(base.String(), "/") + "/"
-	return runsLocation{bucketURL: bucket.String(), base: display, segments: segments}, nil
+	return runsLocation{bucketURL: bucket.String(), base: display, segments: segments, fileScheme: u.Scheme == "file"}, nil
 }
 
 // display names a key of the bucket for messages and RunRef.File.
@@ -149,17 +151,33 @@ func (r *runsReader) recent(keys []string, now time.Time) []string {
 	cutoff := now.Add(-r.spec.Since)
 	var kept []string
 	for _, key := range keys {
-		m := dateInName.FindString(path.Base(key))
-		if m != "" {
-			day, err := time.Parse(time.DateOnly, m)
-			if err == nil && !day.Add(24*time.Hour).After(cutoff) {
-				continue
-			}
+		if day, ok := nameDate(key); ok && !day.Add(24*time.Hour).After(cutoff) {
+			continue
 		}
 		kept = append(kept, key)
 	}
-	r.log.Debug("run metadata: since", "since", r.spec.Since, "files", len(keys), "read", len(kept))
 	return kept
+}
+
+// nameDate is the YYYY-MM-DD date (UTC) in a key's file name, if it holds a valid one.
+func nameDate(key string) (time.Time, bool) {
+	m := dateInName.FindString(path.Base(key))
+	if m == "" {
+		return time.Time{}, false
+	}
+	day, err := time.Parse(time.DateOnly, m)
+	return day, err == nil
+}
+
+// newestDate is the newest date the keys' file names hold; zero when none holds one.
+func newestDate(keys []string) time.Time {
+	var newest time.Time
+	for _, key := range keys {
+		if day, ok := nameDate(key); ok && day.After(newest) {
+			newest = day
+		}
+	}
+	return newest
 }
 
 // bucketErr wraps a bucket error. When the context ended the operation it wraps the context's

@@ -173,8 +173,9 @@ func (r *runsReader) docCommit(ctx context.Context, doc string) (string, error) 
 	return c, nil
 }
 
-// docLocation resolves an expanded join key: relative keys are in the metadata bucket; a key with
-// a scheme names its own bucket (for file:// the file system's root), opened once per call.
+// docLocation resolves an expanded join key: a relative key is a key from the metadata bucket's
+// root (never on file://, which newRunsReader refuses); a key with a scheme names its own bucket
+// (for file:// the file system's root), opened once per call.
 func (r *runsReader) docLocation(ctx context.Context, doc string) (b *blob.Bucket, key, name string, err error) {
 	if !strings.Contains(doc, "://") {
 		key = strings.TrimPrefix(doc, "/")

@@ -189,7 +189,7 @@ func newPruneCmd(o *rootOptions) *cobra.Command {
 				return err
 			}
 			if o.output == "table" {
-				if err := p.WriteSummary(o.stdout); err != nil {
+				if err := o.writePlanSummary(p); err != nil {
 					return err
 				}
 				fmt.Fprintln(o.stdout)

@@ -23,6 +23,20 @@ type demoOptions struct {
 	seed  int64
 	keep  bool
 	ghcr  bool
+	now   string
+}
+
+// present is the demo world's present: --now, or the case's own date. It is fixed, never the
+// wall clock, so that the demo tells the same story (and deletes the same images) on every day.
+func (do *demoOptions) present() (time.Time, error) {
+	if do.now == "" {
+		return regtest.DefaultCaseNow, nil
+	}
+	t, err := time.Parse(time.RFC3339, do.now)
+	if err != nil {
+		return time.Time{}, usageError(fmt.Errorf("--now: %w", err))
+	}
+	return t.UTC().Truncate(time.Second), nil
 }
 
 func newDemoCmd(o *rootOptions) *cobra.Command {
@@ -55,6 +69,7 @@ and undo through GitHub's restore.`,
 	f.Int64Var(&do.seed, "seed", 1, "seed of the generated case")
 	f.BoolVar(&do.keep, "keep", false, "keep the demo's directory (git repository, run metadata, plan, journal)")
 	f.BoolVar(&do.ghcr, "ghcr", false, "run the demo on an emulated ghcr.io: package versions, REST budgets, nightly runs, on an emulated clock")
+	f.StringVar(&do.now, "now", "", "the demo world's present, RFC 3339 (default: the case's date, "+regtest.DefaultCaseNow.Format(time.RFC3339)+")")
 	o.addFormatFlag(cmd, "output", "o")
 	return cmd
 }
@@ -73,10 +88,14 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	defer done()
 	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
 
+	now, err := do.present()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	pr := o.newProgress()
 	w, err := regtest.NewWorld(ctx, regtest.WorldSpec{
-		Dir: dir, Scale: do.scale, Seed: do.seed, Now: time.Now(), BaseRepository: "openhands/eval-base",
+		Dir: dir, Scale: do.scale, Seed: do.seed, Now: now, BaseRepository: "openhands/eval-base",
 		Progress: func(done, total int) { pr.update("push", done, total) },
 	})
 	pr.wait()
@@ -121,7 +140,7 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 
 	say("\n== regtidy plan %s --policy examples/openhands.yaml -o plan.json\n", repo)
 	planPath := filepath.Join(dir, "plan.json")
-	p, err := o.makePlan(ctx, client, repo, &planFlags{policy: polPath, mode: "auto"})
+	p, err := o.makePlan(ctx, client, repo, &planFlags{policy: polPath, mode: "auto", now: w.Now.Format(time.RFC3339)})
 	if err != nil {
 		return err
 	}

@@ -54,8 +54,11 @@ func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
 	defer done()
 	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
 
+	t0, err := do.present()
+	if err != nil {
+		return err
+	}
 	realStart := time.Now()
-	t0 := realStart.UTC().Truncate(time.Second)
 	clock := ghcremu.NewFakeClock(t0)
 	e, err := ghcremu.Start(ctx, ghcremu.Options{
 		Clock:  clock.Now,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -188,7 +189,35 @@ func TestPlanFailsClosed(t *testing.T) {
 		policy func(string) string
 		break_ func(t *testing.T)
 		want   string
+		now    time.Time // when not the world's present
 	}{
+		// The metadata writer stopped 40 days ago: every file is older than since (30d), so
+		// no live run is read. That must fail like a missing bucket, not plan without them.
+		{name: "metadata older than since", want: "since window of 30d", now: worldNow.Add(40 * 24 * time.Hour)},
+		{name: "no live run", want: "none of the",
+			break_: func(t *testing.T) {
+				entries, err := os.ReadDir(filepath.Dir(day))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					f := filepath.Join(filepath.Dir(day), e.Name())
+					b, err := os.ReadFile(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b = regexp.MustCompile(`"status": ?"(init|inferring|evaluating|pending)"`).ReplaceAll(b, []byte(`"status":"completed"`))
+					if err := os.WriteFile(f, b, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}},
+		// A relative join means a key from the bucket's root on gs:// and s3://; a file:// URL
+		// has no bucket root, so the policy is refused where it says so.
+		{name: "relative join on file://", want: "join: a relative join key",
+			policy: func(p string) string {
+				return regexp.MustCompile(`join: 'file://[^']*/(\{path\}[^']*)'`).ReplaceAllString(p, "join: '$1'")
+			}},
 		{name: "unreachable git remote", want: "127.0.0.1:1",
 			policy: func(p string) string {
 				return strings.Replace(p, "repo: "+w.GitDir, "repo: http://127.0.0.1:1/sdk.git", 1)
@@ -219,11 +248,15 @@ func TestPlanFailsClosed(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.break_ != nil {
-				orig, _ := os.ReadFile(day)
+				restore := saveDir(t, filepath.Dir(day))
 				tc.break_(t)
-				defer os.WriteFile(day, orig, 0o644) //nolint:errcheck // restores the fixture
+				defer restore()
 			}
-			stdout, _, err := regtidy(t, "prune", repo, "--policy", path, "--now", worldNow.Format(time.RFC3339), "--yes", "--no-cache")
+			now := worldNow
+			if !tc.now.IsZero() {
+				now = tc.now
+			}
+			stdout, _, err := regtidy(t, "prune", repo, "--policy", path, "--now", now.Format(time.RFC3339), "--yes", "--no-cache")
 			if err == nil {
 				t.Fatalf("prune succeeded with a broken keep source:\n%s", stdout)
 			}
@@ -240,6 +273,29 @@ func TestPlanFailsClosed(t *testing.T) {
 	}
 }
 
+// saveDir keeps the files of a directory and returns a function that writes them back.
+func saveDir(t *testing.T, dir string) (restore func()) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := map[string][]byte{}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if saved[p], err = os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		for p, b := range saved {
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
 func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"report"},
@@ -247,6 +303,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"report", "--no-such-flag", "x"},
 		{"plan", "127.0.0.1:1/r", "--policy", "p.yaml", "--mode", "sideways"},
 		{"report", "127.0.0.1:1/r", "-o", "xml"},
+		{"aply", "plan.json"},
+		{"plan", "127.0.0.1:1/r"},
+		{"prune", "127.0.0.1:1/r", "--yes"},
 	} {
 		_, _, err := regtidy(t, args...)
 		if got := exitCode(err); got != exitUsage {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/regtidy/regtidy/plan"
@@ -55,7 +56,7 @@ func exitCode(err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(os.Stderr, "regtidy: interrupted")
 		return exitCancel
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), cobraUsage(err):
 		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
 		return exitUsage
 	case errors.Is(err, errPartial):
@@ -65,6 +66,14 @@ func exitCode(err error) int {
 		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
 		return exitError
 	}
+}
+
+// cobraUsage reports the usage errors cobra makes itself, which have no type to test for: an
+// unknown command ("regtidy aply") and a required flag left out. Flag parsing errors and
+// argument counts are marked with errUsage where they are made (SetFlagErrorFunc, exactArgs).
+func cobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command ") || strings.HasPrefix(msg, "required flag(s) ")
 }
 
 // errUsage marks bad command-line usage; main maps it to exitUsage.

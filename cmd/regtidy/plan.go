@@ -126,16 +126,22 @@ func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo str
 	return p, nil
 }
 
+// writePlanSummary writes what plan and prune show of a plan: its summary, then what each keep
+// source read.
 func (o *rootOptions) writePlanSummary(p *plan.Plan) error {
 	if o.output == "json" {
 		return o.writeJSON(struct {
-			Repository  string       `json:"repository"`
-			Fingerprint string       `json:"fingerprint"`
-			Summary     plan.Summary `json:"summary"`
-			Cost        plan.Cost    `json:"cost"`
-		}{p.Repository, p.Fingerprint, p.Summary, p.Cost})
+			Repository  string            `json:"repository"`
+			Fingerprint string            `json:"fingerprint"`
+			Summary     plan.Summary      `json:"summary"`
+			Cost        plan.Cost         `json:"cost"`
+			Sources     []plan.SourceRead `json:"sources,omitempty"`
+		}{p.Repository, p.Fingerprint, p.Summary, p.Cost, p.Sources})
 	}
-	return p.WriteSummary(o.stdout)
+	if err := p.WriteSummary(o.stdout); err != nil {
+		return err
+	}
+	return p.WriteSources(o.stdout)
 }
 
 func newExplainCmd(o *rootOptions) *cobra.Command {

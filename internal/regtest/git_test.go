@@ -121,7 +121,7 @@ func TestMakeGitHistoryInvalid(t *testing.T) {
 		{"sub-second step", 3, time.Millisecond},
 	}
 	for _, tt := range tests {
-		_, err := MakeGitHistory(filepath.Join(t.TempDir(), "x"), tt.n, time.Now(), tt.step)
+		_, err := MakeGitHistory(filepath.Join(t.TempDir(), "x"), tt.n, DefaultCaseNow, tt.step)
 		if !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("%s: err = %v, want ErrInvalidSpec", tt.name, err)
 		}
