@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -40,7 +41,7 @@ func (p *Plan) WriteSummary(w io.Writer) error {
 	if c.Mode != "" {
 		fmt.Fprintf(w, "\nApply: %d requests, %d of them deletes, in %s mode.\n", c.Requests, c.Deletes, c.Mode)
 		if c.Hours > 0 {
-			fmt.Fprintf(w, "At the token's hourly budget that is %.1f hours of requests.\n", c.Hours)
+			fmt.Fprintf(w, "At the token's hourly budget that is %s hours of requests.\n", formatHours(c.Hours))
 		}
 		fmt.Fprintf(w, "Why %s mode: %s\n", c.Mode, c.Why)
 		if c.AfterApply != "" {
@@ -103,4 +104,16 @@ func (p *Plan) nameOf(digest string) string {
 		name += " (tag " + d.Tags[0] + ")"
 	}
 	return name
+}
+
+// formatHours writes hours to two significant digits under ten ("0.029", "2.7") and whole above,
+// so that a small plan's cost does not read as "0.0 hours".
+func formatHours(h float64) string {
+	switch {
+	case h >= 10:
+		return fmt.Sprintf("%.0f", h)
+	case h >= 1:
+		return fmt.Sprintf("%.1f", h)
+	}
+	return strconv.FormatFloat(h, 'g', 2, 64)
 }
