@@ -82,6 +82,14 @@ type CaseSpec struct {
 	Commits []Commit
 	// Concurrency bounds concurrent pushes; the default is DefaultConcurrency.
 	Concurrency int
+	// BuildcacheTargets are the build targets whose BuildKit registry caches the case holds:
+	// "source-minimal", "binary", or both. Every base image (SWE-bench instance) with caches then
+	// has caches of each target, each target with its own branch suffixes (none, "-main",
+	// "-<branch>"). Empty means source-minimal only, the case as measured. The buildcache total
+	// does not depend on it (2,793 at full scale), nor do the other tags: the caches of one base
+	// and target still number 1 to 10, so with two targets half as many bases hold them, 2 to 20
+	// caches each (at full scale 311 bases instead of 621).
+	BuildcacheTargets []string
 	// Referrers is the number of cosign-style "sha256-<hex>.sig" signature tags on images. When it
 	// is positive, (Referrers+3)/4 further images get an OCI 1.1 artifact whose subject is the image,
 	// listed by a "sha256-<hex>" referrers-tag-schema index.
@@ -117,6 +125,8 @@ type CaseTag struct {
 	Slug string `json:"slug,omitempty"`
 	// Branch is a buildcache tag's suffix: "", "main", or a branch name.
 	Branch string `json:"branch,omitempty"`
+	// Target is a buildcache tag's build target ("source-minimal" or "binary"); empty elsewhere.
+	Target string `json:"target,omitempty"`
 	// Digest is the manifest the tag points at: an OCI index for images, legacy tags and
 	// referrers-tag-schema tags; an image manifest for buildcache and ".sig" tags.
 	Digest string `json:"digest"`
@@ -178,6 +188,36 @@ func (c *Case) TagsOf(kind TagKind) []CaseTag {
 		if t.Kind == kind {
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// BuildcacheGroup names the buildcache tags that stand in for one another: the caches of one
+// base image (Group, the SWE-bench instance) and build target, whatever branch wrote them. A
+// build of one target cannot start from another target's cache.
+type BuildcacheGroup struct {
+	Bench  string // the benchmark, as CaseTag.Bench
+	Group  string // the benchmark instance, as CaseTag.Group: the base image
+	Target string // the build target, as CaseTag.Target
+}
+
+// BuildcacheGroups returns the buildcache tags by group, each group newest first (ties by name),
+// the order in which a "newest" rule ranks them.
+func (c *Case) BuildcacheGroups() map[BuildcacheGroup][]CaseTag {
+	out := map[BuildcacheGroup][]CaseTag{}
+	for _, t := range c.Tags {
+		if t.Kind == KindBuildcache {
+			k := BuildcacheGroup{Bench: t.Bench, Group: t.Group, Target: t.Target}
+			out[k] = append(out[k], t)
+		}
+	}
+	for _, g := range out {
+		sort.Slice(g, func(i, j int) bool {
+			if !g[i].Created.Equal(g[j].Created) {
+				return g[i].Created.After(g[j].Created)
+			}
+			return g[i].Name < g[j].Name
+		})
 	}
 	return out
 }

@@ -162,9 +162,14 @@ func imageTagName(sdk7, df7, bench, group, scheme string) string {
 	}
 }
 
-// buildcacheTagName returns "buildcache-source-minimal-<slug>[-<branch>]".
-func buildcacheTagName(inst, branch string) string {
-	name := buildcachePrefix + targetSource + "-" + swebSlug(inst)
+// buildTargets are the build targets a buildcache tag may name (CaseSpec.BuildcacheTargets): the
+// targets the case's images are built for.
+var buildTargets = []string{targetSource, targetBinary}
+
+// buildcacheTagName returns "buildcache-<target>-<slug>[-<branch>]", e.g.
+// "buildcache-source-minimal-sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0-main".
+func buildcacheTagName(target, inst, branch string) string {
+	name := buildcachePrefix + target + "-" + swebSlug(inst)
 	if branch != "" {
 		name += "-" + branch
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 )
@@ -57,6 +58,10 @@ func planCase(spec CaseSpec) (*casePlan, error) {
 	if spec.Referrers < 0 {
 		return nil, fmt.Errorf("referrers %d must not be negative: %w", spec.Referrers, ErrInvalidSpec)
 	}
+	targets, err := caseTargets(spec.BuildcacheTargets)
+	if err != nil {
+		return nil, err
+	}
 	repo := spec.Repository
 	if repo == "" {
 		repo = DefaultRepository
@@ -71,7 +76,7 @@ func planCase(spec CaseSpec) (*casePlan, error) {
 	}
 	p.planImages(sizes, spec.Scale)
 	p.planLegacy(spec.Scale)
-	if err := p.planBuildcache(spec.Scale); err != nil {
+	if err := p.planBuildcache(spec.Scale, targets); err != nil {
 		return nil, err
 	}
 	p.planReferrers(spec.Referrers)
@@ -79,6 +84,24 @@ func planCase(spec CaseSpec) (*casePlan, error) {
 		p.planBases()
 	}
 	return p, nil
+}
+
+// caseTargets validates CaseSpec.BuildcacheTargets; empty means source-minimal only.
+func caseTargets(targets []string) ([]string, error) {
+	if len(targets) == 0 {
+		return []string{targetSource}, nil
+	}
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if !slices.Contains(buildTargets, t) {
+			return nil, fmt.Errorf("buildcache target %q is none of %v: %w", t, buildTargets, ErrInvalidSpec)
+		}
+		if seen[t] {
+			return nil, fmt.Errorf("buildcache target %q is listed twice: %w", t, ErrInvalidSpec)
+		}
+		seen[t] = true
+	}
+	return append([]string(nil), targets...), nil
 }
 
 // planCommits takes the spec's commits or derives them, and settles Now.

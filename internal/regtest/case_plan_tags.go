@@ -174,11 +174,16 @@ func (p *casePlan) planLegacy(scale float64) {
 	}
 }
 
-// planBuildcache plans the buildcache tags: groups per SWE-bench instance with several tags each
-// (no suffix, "-main", "-<branch>"), written at builds spread over the period.
-func (p *casePlan) planBuildcache(scale float64) error {
+// planBuildcache plans the buildcache tags: groups per SWE-bench instance and build target with
+// 1 to 10 tags each (no suffix, "-main", "-<branch>"), written at builds spread over the period.
+// The groups are the same in number and size whatever the targets; each base image (instance)
+// has a group of every target, so with two targets half as many bases hold the caches. With one
+// target the draws are those of the source-minimal-only case, tag for tag.
+func (p *casePlan) planBuildcache(scale float64, targets []string) error {
 	total := max(12, int(math.Round(FullBuildcacheTags*scale)))
-	groups := min(len(p.swebPool), max(3, int(math.Ceil(float64(total)/4.5))))
+	nt := len(targets)
+	groups := min(len(p.swebPool)*nt, max(3, int(math.Ceil(float64(total)/4.5))))
+	groups = (groups + nt - 1) / nt * nt // every base has a group of every target
 	r := newRand(p.seed, "buildcache")
 	w := make([]float64, groups)
 	lo, hi := make([]int, groups), make([]int, groups)
@@ -192,7 +197,7 @@ func (p *casePlan) planBuildcache(scale float64) error {
 	}
 	span := p.c.Now.Sub(p.start)
 	for g, k := range sizes {
-		inst := p.swebPool[g]
+		inst, target := p.swebPool[g/nt], targets[g%nt]
 		var suffixes []string
 		switch {
 		case k == 1:
@@ -207,9 +212,9 @@ func (p *casePlan) planBuildcache(scale float64) error {
 		for _, branch := range suffixes {
 			created := p.start.Add(time.Duration(r.Int64N(int64(span)))).Truncate(time.Second)
 			mp := &manifestPlan{kind: KindBuildcache, bench: BenchSWEBench, group: inst, commit: -1, created: created}
-			p.addTag(mp, buildcacheTagName(inst, branch))
+			p.addTag(mp, buildcacheTagName(target, inst, branch))
 			t := &p.c.Tags[mp.tags[0]]
-			t.Slug, t.Branch = swebSlug(inst), branch
+			t.Slug, t.Branch, t.Target = swebSlug(inst), branch, target
 			p.add(mp)
 		}
 	}
