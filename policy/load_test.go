@@ -239,7 +239,7 @@ func TestParseExample(t *testing.T) {
 		t.Errorf("run sources (-want +got):\n%s", diff)
 	}
 	bc := pol.Rule("buildcache").Keep[0].Newest
-	if diff := cmp.Diff(&NewestCondition{Count: 3, Per: []string{"bench", "repo", "base"}, By: "created"}, bc); diff != "" {
+	if diff := cmp.Diff(&NewestCondition{Count: 3, Per: []string{"bench", "repo", "base", "target"}, By: "created"}, bc); diff != "" {
 		t.Errorf("buildcache newest (-want +got):\n%s", diff)
 	}
 	if got := pol.Rule("untagged").Keep[0].Age; got.NewerThan != 7*Day || got.OlderThan != 0 {
