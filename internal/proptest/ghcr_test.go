@@ -31,6 +31,8 @@ type ghcrRun struct {
 	pkg, repo string
 	oci       *registry.Client
 	statePath string
+	// restURL, when set, is where the REST API is reached (a fault proxy); else the emulator.
+	restURL string
 }
 
 // startGHCR starts an emulator whose clock reads caseNow less a day, for pushes; after the
@@ -50,7 +52,11 @@ func startGHCR(t *testing.T, opts ghcremu.Options, pkg string) *ghcrRun {
 
 // rest returns a REST client of the package on the emulator, on the emulator's clock.
 func (g *ghcrRun) rest(opts ...ghcr.Option) (*ghcr.Client, error) {
-	all := append([]ghcr.Option{ghcr.WithBaseURL(g.e.URL), ghcr.WithToken(ghcrToken),
+	base := g.e.URL
+	if g.restURL != "" {
+		base = g.restURL
+	}
+	all := append([]ghcr.Option{ghcr.WithBaseURL(base), ghcr.WithToken(ghcrToken),
 		ghcr.WithClock(g.clock.Now, g.clock.Sleep), ghcr.WithPageSize(10)}, opts...)
 	return ghcr.New(g.repo, all...)
 }
