@@ -22,7 +22,7 @@ import (
 // Fault runs: how many cases, and how many runs a phase may take before the test gives up.
 const (
 	faultCases = 4
-	maxRuns    = 20
+	maxRuns    = 30
 	// clientTimeout is how long the client waits for an answer's headers: a stall outlasts it.
 	// Generous for a loopback registry; a slow answer past it is retried like a stall.
 	clientTimeout = 1500 * time.Millisecond
@@ -189,8 +189,14 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 			tally.errors["apply "+string(mode)]++
 			continue
 		}
-		if res.Partial() || len(res.Failed) > 0 {
-			return fmt.Sprintf("apply run %d: no error, but partial: failed %+v, remaining %d", runs, res.Failed, res.Remaining)
+		if len(res.Failed) > 0 {
+			return fmt.Sprintf("apply run %d: no error, but failed %+v", runs, res.Failed)
+		}
+		if res.Partial() {
+			// Held back for another run (TestKnownBugDigestModeSkipsTaggedNestedIndexes): the
+			// result says so.
+			tally.errors["apply "+string(mode)]++
+			continue
 		}
 		if d := diffState(want, got); d != "" {
 			return fmt.Sprintf("apply run %d reported success, but the registry is not as planned (a failure swallowed):\n%s", runs, d)

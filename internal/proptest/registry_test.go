@@ -181,7 +181,7 @@ func TestApplyOnRegistry(t *testing.T) {
 	defer reg.Close()
 	client := registry.New()
 	ctx := t.Context()
-	var deletedManifests, deletedTags, restored int
+	var deletedManifests, deletedTags, restored, extraRuns int
 	for i, seed := range seeds(t, registryCases, 2) {
 		c, err := deletingCase(t, seed, genOptions{now: caseNow}, 3)
 		if err != nil {
@@ -198,13 +198,14 @@ func TestApplyOnRegistry(t *testing.T) {
 			deletedManifests += st.manifests
 			deletedTags += st.tags
 			restored += st.restored
+			extraRuns += st.extraRuns
 		}
 	}
-	t.Logf("deleted %d manifests by digest and %d tags, checked the registry after each apply, restored %d by undo", deletedManifests, deletedTags, restored)
+	t.Logf("deleted %d manifests by digest and %d tags, checked the registry after each apply, restored %d by undo; %d applies needed a second run", deletedManifests, deletedTags, restored, extraRuns)
 }
 
 // applyStats counts what one case deleted and restored.
-type applyStats struct{ manifests, tags, restored int }
+type applyStats struct{ manifests, tags, restored, extraRuns int }
 
 // applyCase runs one case in one mode against repo; it returns what went wrong, or "".
 func applyCase(ctx context.Context, client *registry.Client, repo string, c *planCase, mode plan.Mode) (string, applyStats) {
@@ -229,17 +230,38 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 		return "plan made from the registry:\n" + msg, st
 	}
 	var journal bytes.Buffer
-	res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, Journal: &journal, Concurrency: 4})
-	if err != nil {
-		return fmt.Sprintf("apply: %v (failed %+v)", err, res.Failed), st
+	var res *plan.ApplyResult
+	for run := 1; ; run++ {
+		r, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, Journal: &journal, Concurrency: 4})
+		if err != nil {
+			return fmt.Sprintf("apply run %d: %v (failed %+v)", run, err, r.Failed), st
+		}
+		if len(r.Failed) > 0 {
+			return fmt.Sprintf("apply run %d: no error, but failed %+v", run, r.Failed), st
+		}
+		st.manifests += len(r.DeletedManifests)
+		st.tags += len(r.DeletedTags)
+		if res == nil {
+			res = r
+		}
+		if !r.Partial() {
+			break
+		}
+		// Digest mode may hold back a tagged nested index and its children for a second run
+		// (TestKnownBugDigestModeSkipsTaggedNestedIndexes); the result says so, and running
+		// again finishes (invariant 6).
+		st.extraRuns++
+		if run == 3 {
+			return fmt.Sprintf("apply still partial after %d runs: remaining %d", run, r.Remaining), st
+		}
 	}
-	st.manifests, st.tags = len(res.DeletedManifests), len(res.DeletedTags)
 	after, err := readState(ctx, client, repo, c.m)
 	if err != nil {
 		return err.Error(), st
 	}
 	if d := diffState(wantState(c.m, exp, mode), after); d != "" {
-		return "after apply:\n" + d + "policy:\n" + string(c.gp.yaml()), st
+		return fmt.Sprintf("after apply (no error; deleted manifests %v, deleted tags %v, gone %v %v, skipped %+v, remaining %d, warnings %q):\n%spolicy:\n%s",
+			res.DeletedManifests, res.DeletedTags, res.GoneManifests, res.GoneTags, res.Skipped, res.Remaining, res.Warnings, d, c.gp.yaml()), st
 	}
 	if msg := checkKeptWhole(ctx, client, repo, c.m, exp); msg != "" {
 		return msg, st
