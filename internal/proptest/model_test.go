@@ -97,7 +97,7 @@ type genOptions struct {
 	ghcrShape bool
 	now       time.Time
 	// noUntaggedReferrers and noOrphanIndexes leave out, in the GHCR shape, untagged subject
-	// referrers and untagged indexes (see TestGHCRKnownGaps).
+	// referrers and untagged indexes (see TestKnownBugGHCROrphansHideReferrersAndChildren).
 	noUntaggedReferrers, noOrphanIndexes bool
 }
 

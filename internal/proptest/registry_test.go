@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 // registryCases is how many cases TestApplyOnRegistry runs by default, each in both modes.
-const registryCases = 24
+const registryCases = 20
 
 func isNotFound(err error) bool { return errors.Is(err, registry.ErrNotFound) }
 

@@ -11,10 +11,9 @@ import (
 	"github.com/regtidy/regtidy/plan"
 )
 
-// TestGHCRKnownGaps holds what a GHCR plan gets wrong today, so that it can be run once fixed
-// (go test -tags knownbugs ./internal/proptest -run TestGHCRKnownGaps). On GHCR, the inventory
-// reads the manifests of tagged versions and their children only; the manifest of an untagged
-// version no tag reaches is never read. So:
+// TestKnownBugGHCROrphansHideReferrersAndChildren holds what a GHCR plan gets wrong today. On
+// GHCR, the inventory (registry/ghcr BuildInventory) reads the manifests of tagged versions and
+// their children only; the manifest of an untagged version no tag reaches is never read. So:
 //
 //   - an untagged OCI referrer (a manifest whose subject field names a kept image, pushed without a
 //     tag) is taken for an orphan of kind "untagged", and deleted when the policy's untagged
@@ -22,9 +21,11 @@ import (
 //   - the children of an untagged index are orphans of their own: when the untagged rules keep
 //     the index (say, the newest 2) but not a child, the kept index loses its child.
 //
-// The test plans and applies random packages with such manifests and checks, against the full
-// model, that no referrer of a kept manifest and no child of a kept index is deleted.
-func TestGHCRKnownGaps(t *testing.T) {
+// The test plans random packages with such manifests and checks, against the full model, that no
+// referrer of a kept manifest and no child of a kept index is planned for deletion. Wanted: the
+// manifests of untagged versions no tag reaches are read too (OCI reads, free of the REST
+// budget, cached), so that their subjects and children are known.
+func TestKnownBugGHCROrphansHideReferrersAndChildren(t *testing.T) {
 	ctx := t.Context()
 	found := 0
 	for _, seed := range seeds(t, 40, 5) {

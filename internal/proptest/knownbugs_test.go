@@ -18,7 +18,7 @@ import (
 	"github.com/regtidy/regtidy/registry/ghcr"
 )
 
-// Known bugs of the empty tag page, red today; run them with
+// Known bugs, red today; run them with
 //
 //	go test -tags knownbugs ./internal/proptest -run 'TestKnownBug' -count=1
 
