@@ -1,0 +1,238 @@
+//go:build knownbugs
+
+package proptest
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/regtidy/regtidy/internal/faultproxy"
+	"github.com/regtidy/regtidy/internal/regtest"
+	"github.com/regtidy/regtidy/plan"
+	"github.com/regtidy/regtidy/policy"
+	"github.com/regtidy/regtidy/registry"
+	"github.com/regtidy/regtidy/registry/ghcr"
+)
+
+// Known bugs, red today; run them with
+//
+//	go test -tags knownbugs ./internal/proptest -run 'TestKnownBug' -count=1
+
+// TestKnownBugEmptyTagListingGivesAnEmptyPlan: when the (unpaged) tag listing of a repository
+// holding three tags is answered 200 {"tags": []} without a Link header, inventory.Build returns
+// an inventory of no tags and no error, and policy.Evaluate a plan of no decisions: the plan says
+// the repository is empty. Wanted: the listing or the plan fails (an empty listing of a
+// repository that exists is confirmed, e.g. by listing again, or refused unless the user allows
+// an empty repository), as a keep source that loads nothing fails the plan.
+func TestKnownBugEmptyTagListingGivesAnEmptyPlan(t *testing.T) {
+	c := emptyPageCase(t)
+	var proxy *faultproxy.Proxy
+	reg, err := regtest.Start(t.Context(), regtest.Options{Wrap: faultproxy.Wrap(&proxy, faultproxy.Options{
+		Rate: 1, Max: 1, Kinds: []faultproxy.Kind{faultproxy.EmptyTags},
+		Only: func(r *http.Request) bool { return r.URL.Query().Get("last") == "" },
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	repo := reg.Host + "/prop/empty-listing"
+	client := registry.New()
+	proxy.SetEnabled(false)
+	if err := pushModel(t.Context(), client, client, repo, c.m); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetEnabled(true)
+	inv, p, err := planWith(t.Context(), c, client, repo)
+	if err == nil {
+		t.Errorf("plan made from an empty tag page of a repository of 3 tags: %d tags, %d decisions, no error", len(inv.Tags), len(p.Decisions))
+	}
+	if n, _ := proxy.Total(); n != 1 {
+		t.Errorf("%d empty pages served, want 1", n)
+	}
+}
+
+// TestKnownBugEmptyTagPagesDigestModeDeletesKeptTag: when every follow-up tag page comes back
+// empty (a proxy or registry that drops pages, persistently), the plan sees a-old and b-other
+// only and deletes D; digest-mode apply lists the tags through the same registry before each
+// level, never sees zz-keep, and DELETEs D by digest, which removes zz-keep with it: a kept tag
+// loses its manifest (invariant 1). Tag mode is safe (TestEmptyTagPagesTagMode). Wanted: digest
+// mode does not trust a listing it cannot confirm, e.g. it re-checks, before each DELETE by
+// digest, that the digest has no tag the plan does not delete; where the registry cannot tell
+// (distribution has no tags-by-digest call), delete the planned tags first and the digest only
+// when a listing confirmed complete (two listings agreeing, or an unpaged one) shows it untagged.
+func TestKnownBugEmptyTagPagesDigestModeDeletesKeptTag(t *testing.T) {
+	c := emptyPageCase(t)
+	_, proxy, repo := startEmptyPages(t, c)
+	client := registry.New()
+	proxy.SetEnabled(true)
+	_, p, err := planWith(t.Context(), c, client, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeDigest})
+	proxy.SetEnabled(false)
+	got, rerr := readState(t.Context(), client, repo, c.m)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	d := c.m.tags["zz-keep"]
+	if got.tags["zz-keep"] != d || !got.manifests[d] {
+		t.Errorf("digest-mode apply (err %v, deleted %v) removed kept tag zz-keep and its manifest %s: tags now %v",
+			err, res.DeletedManifests, d, got.tags)
+	}
+}
+
+// TestKnownBugGHCREmptyTagPagesDeletesKeptTag runs the empty-page case (see emptyPageCase) on the
+// GHCR emulator, whose OCI tag listing pages by two (as GHCR's does) and whose follow-up pages
+// come back empty through plan and apply. The plan, made from the partial listing, deletes D's
+// version for a-old; apply's re-check lists the tags through the same OCI API, does not see
+// zz-keep, and deletes the version, which takes zz-keep with it (invariant 2), though the REST
+// API's version record names both tags (metadata.container.tags: [a-old, zz-keep]). Wanted: the
+// version's REST tags count as tags of its digest (BuildInventory keeps the tags the versions
+// listing gave, not only the OCI listing's), and apply refuses a version whose REST record names
+// a tag the plan does not delete.
+func TestKnownBugGHCREmptyTagPagesDeletesKeptTag(t *testing.T) {
+	ctx := t.Context()
+	c := emptyPageCase(t)
+	c.m.ghcrShape = true
+	g, proxy := startGHCRBehindProxy(t, faultproxy.Options{Rate: 1, Max: 1000,
+		Kinds: []faultproxy.Kind{faultproxy.EmptyTags}, Only: followUpPage, PageTags: 2})
+	proxy.SetEnabled(false)
+	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+		t.Fatal(err)
+	}
+	g.clock.Advance(24 * time.Hour)
+	proxy.SetEnabled(true)
+	rest, err := g.rest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := g.plan(ctx, c, rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.m.tags["zz-keep"]
+	t.Logf("plan from the partial listing: %d tags, deletes %v", len(p.Tags), p.Deletes())
+	res, err := g.apply(ctx, p, rest, ghcr.ApplyOptions{})
+	t.Logf("apply: err %v, deleted %v, protected %+v", err, res.Deleted, res.Protected)
+	for _, v := range g.e.Versions(g.pkg) {
+		if v.Digest == d && !v.DeletedAt.IsZero() {
+			t.Errorf("version %d of %s was deleted with its tags %v, kept tag zz-keep among them", v.ID, d, v.Tags)
+		}
+	}
+}
+
+// TestKnownBugGHCRUndoSkipsGoneVersions: a version DELETE whose answer is lost (the connection
+// reset after GitHub deleted the version) is retried, answered 404, and journaled as "gone", as
+// invariant 6 wants. But ghcr.Undo restores only versions journaled "deleted" or left pending
+// (registry/ghcr/undo.go, the RecordOutcome case of the journal reading: an outcome other than
+// OutcomeDeleted drops the intent), so that version is never restored, and Undo reports success.
+// plan.Undo, for OCI registries, counts every intent whatever its outcome, for this very reason.
+// Wanted: ghcr.Undo restores every journaled intent whose outcome is not "not attempted" (a
+// version that was not deleted answers 404 to the restore: NotDeleted).
+func TestKnownBugGHCRUndoSkipsGoneVersions(t *testing.T) {
+	ctx := t.Context()
+	c, err := deletingCase(t, 1, genOptions{ghcrShape: true, now: caseNow, noUntaggedReferrers: true, noOrphanIndexes: true}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, proxy := startGHCRBehindProxy(t, faultproxy.Options{Rate: 1, Max: 1, Kinds: []faultproxy.Kind{faultproxy.ResetAfter},
+		Only: func(r *http.Request) bool { return r.Method == http.MethodDelete }})
+	proxy.SetEnabled(false)
+	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+		t.Fatal(err)
+	}
+	g.clock.Advance(24 * time.Hour)
+	rest, err := g.rest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := g.plan(ctx, c, rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetEnabled(true)
+	var journal bytes.Buffer
+	if _, err := g.apply(ctx, p, rest, ghcr.ApplyOptions{Journal: &journal}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if n, _ := proxy.Total(); n != 1 {
+		t.Fatalf("%d resets after a delete, want 1", n)
+	}
+	st, err := ghcr.LoadState(ctx, g.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ghcr.Undo(ctx, bytes.NewReader(journal.Bytes()), rest, st, ghcr.UndoOptions{StatePath: g.statePath})
+	if d := g.deletedDigests(); len(d) > 0 {
+		t.Errorf("undo: err %v, %d restored; still deleted: %v\njournal:\n%s", err, len(res.Restored), d, journalLines(journal.Bytes(), d))
+	}
+}
+
+// TestKnownBugDigestModeSkipsTaggedNestedIndexes: digest-mode apply orders deletes in levels by
+// Decision.Parent, which a plan sets for untagged manifests only; a tagged index that another
+// planned-delete index lists (a tagged nested index) lands in level 0 with its parent. When its
+// item runs while the parent's DELETE is still in flight (the parent's manifest, fetched first,
+// registered it as a child), parentsLeft holds it back with addRemaining(1) (plan/apply_item.go,
+// digestItem), and its untagged children in the next level after it; nothing retries them in
+// the run. Apply then returns a nil error with Remaining > 0 (plan/apply.go, applier.err counts
+// Remaining only under cancellation), and the CLI tells the user "--max-deletes or
+// interrupted". A second run finishes. Whether it happens depends on goroutine timing: this test
+// applies a chain of tagged nested indexes, all deleted, many times, and wants every run done in
+// one go. Wanted: tagged nested indexes leveled below the indexes listing them (levels from the
+// index children the plan or the journal's manifests name, not Parent alone), or a second pass
+// over the items held back once their level is done.
+func TestKnownBugDigestModeSkipsTaggedNestedIndexes(t *testing.T) {
+	reg, err := regtest.Start(t.Context(), regtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	client := registry.New()
+	r := newRand(5)
+	left := 0
+	for round := range 20 {
+		m := &model{now: caseNow, nodes: map[string]*node{}, tags: map[string]string{}}
+		layers := []blobData{m.newBlob(r, mtLayer), m.newBlob(r, mtLayer)}
+		var prev string
+		for i := range 12 {
+			img := m.addImage(r, layers, caseNow.Add(-time.Hour), "linux/amd64", false)
+			kids := []childRef{{digest: img}}
+			if prev != "" {
+				kids = append(kids, childRef{digest: prev, nested: true})
+			}
+			prev = m.addIndex(caseNow.Add(-time.Hour), kids, round*100+i)
+			m.tags[fmt.Sprintf("old-%d", i)] = prev
+		}
+		m.tags["keep"] = m.addImage(r, layers, caseNow, "linux/amd64", false)
+		gp := &genPolicy{patterns: []genPattern{{kind: "old", src: `old-.*`, re: regexp.MustCompile(`^(?:old-.*)$`)}},
+			rules: map[string][]*genCond{"old": {{match: "never"}}}}
+		pol, err := policy.Parse("chain.yaml", gp.yaml())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &planCase{m: m, gp: gp, pol: pol, ks: &policy.KeepSets{}}
+		repo := fmt.Sprintf("%s/prop/chain%d", reg.Host, round)
+		if err := pushModel(t.Context(), client, client, repo, m); err != nil {
+			t.Fatal(err)
+		}
+		_, p, err := planWith(t.Context(), c, client, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeDigest, Concurrency: 8})
+		if err == nil && res.Remaining > 0 {
+			left++
+			if left == 1 {
+				t.Errorf("round %d: apply returned no error with %d of %d deletes not attempted", round, res.Remaining, len(p.Deletes()))
+			}
+		}
+	}
+	if left > 0 {
+		t.Errorf("%d of 20 digest-mode applies left planned deletes undone without an error", left)
+	}
+}
