@@ -74,8 +74,8 @@ func (l fakeLoader) LastCommits(_ context.Context, spec policy.CommitsSpec) ([]p
 	return out, nil
 }
 
-func (l fakeLoader) LiveCommits(context.Context, policy.RunsSpec, time.Time) ([]policy.RunRef, error) {
-	return nil, errors.New("proptest: no run metadata")
+func (l fakeLoader) LiveCommits(context.Context, policy.RunsSpec, time.Time) (policy.RunsRead, error) {
+	return policy.RunsRead{}, errors.New("proptest: no run metadata")
 }
 
 func (l fakeLoader) BaseDigests(context.Context, policy.BaseSpec) ([]policy.BaseRef, error) {
