@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,11 +34,10 @@ func startGHCRBehindProxy(t *testing.T, popt faultproxy.Options) (*ghcrRun, *fau
 	return g, proxy
 }
 
-// ghcrFaultKinds are the faults TestGHCRUnderFaults injects: all but the empty tag page and
-// ResetAfter, which makes undo lose a version (TestKnownBugGHCRUndoSkipsGoneVersions).
-var ghcrFaultKinds = slices.DeleteFunc(slices.Clone(faultproxy.NetworkAndServer), func(k faultproxy.Kind) bool {
-	return k == faultproxy.ResetAfter
-})
+// ghcrFaultKinds are the faults TestGHCRUnderFaults injects: every network and server fault,
+// resets after GitHub acted included (undo restores versions journaled gone:
+// TestGHCRUndoRestoresVersionsJournaledGone); not the empty tag page.
+var ghcrFaultKinds = faultproxy.NetworkAndServer
 
 // TestGHCRUnderFaults plans, applies (by version) and undoes (by restore) random packages on the
 // GHCR emulator behind a fault proxy, on both its APIs, each phase run again until it reports

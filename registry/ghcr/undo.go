@@ -66,7 +66,8 @@ func (r *UndoResult) Partial() bool {
 }
 
 // Undo restores, through GitHub's restore endpoint, every version the journal of version-mode
-// Apply runs records as deleted, or as about to be deleted with no outcome (a killed run):
+// Apply runs records as deleted, as already gone (a 404 may answer the retry of a delete whose
+// first answer was lost), or as about to be deleted with no outcome (a killed run):
 // children (by the parent each intent names, and the children its journaled manifest lists)
 // before the indexes that list them, so an index comes back whole, and otherwise newest intent
 // first. A
@@ -182,7 +183,10 @@ func restoreEntries(recs []plan.JournalRecord, rest *Client) ([]*restoreEntry, s
 				continue // an outcome whose intent was cut off
 			}
 			e.pending = false
-			if r.Outcome == plan.OutcomeDeleted {
+			// A delete answered 404 may be this run's own: GitHub deleted the version, the
+			// answer was lost, and the retry met 404. It is restored like a deleted one; what
+			// someone else deleted in fact, or nobody, the listing of deleted versions sorts out.
+			if r.Outcome == plan.OutcomeDeleted || r.Outcome == plan.OutcomeGone {
 				e.deleted, e.deletedAt = true, r.At
 			}
 		}
