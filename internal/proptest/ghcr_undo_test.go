@@ -53,4 +53,3 @@ func TestGHCRUndoRestoresVersionsJournaledGone(t *testing.T) {
 		t.Errorf("undo: err %v, %d restored; still deleted: %v\njournal:\n%s", err, len(res.Restored), d, journalLines(journal.Bytes(), d))
 	}
 }
-
