@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,15 @@ const (
 	canaryBucketPassword = "cnryBucketPassword8a1e5d"
 	canaryGitHubToken    = "cnryGitHubToken7b5c2e"
 	canaryWrongToken     = "cnryWrongToken1d4f98"
+)
+
+// How the failure paths must fail (regular expressions on the printed error).
+const (
+	failUnauthorized = `(?i)401|unauthori[sz]ed|credentials`
+	failBadToken     = `(?i)401|bad credentials|token`
+	failRedactedRef  = `\[redacted\]@`
+	failGit          = `127\.0\.0\.1:1\b`
+	failBucket       = `no-such-dir|%zz|run metadata`
 )
 
 // canaryUsers are the user names the canaries travel with (basic auth sends "user:password").
@@ -76,9 +86,9 @@ func (c *canaryCheck) leaks(where, text string) {
 }
 
 // run runs regtidy at -vv with stdin and checks what it shows: stdout, stderr, and the error as
-// main prints it. want says whether the command must succeed (a failure path must fail, or it
-// proves nothing).
-func (c *canaryCheck) run(name string, wantOK bool, stdin string, args ...string) string {
+// main prints it. An empty fails means the command must succeed; otherwise it must fail, and what
+// it shows must match fails, so that a failure path is really the one taken.
+func (c *canaryCheck) run(name, fails, stdin string, args ...string) string {
 	c.t.Helper()
 	c.runs++
 	var out, errb bytes.Buffer
@@ -86,17 +96,23 @@ func (c *canaryCheck) run(name string, wantOK bool, stdin string, args ...string
 	cmd.SetArgs(append(args, "-vv", "--no-progress"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	start := time.Now()
 	err := cmd.ExecuteContext(ctx)
 	shown := out.String() + errb.String()
+	printed := ""
 	if err != nil {
 		// What main writes for an error.
-		shown += "regtidy: " + plan.Redact(err.Error()) + "\n"
+		printed = "regtidy: " + plan.Redact(err.Error())
+		shown += printed + "\n"
 	}
+	c.t.Logf("%s (%v): %.300s", name, time.Since(start).Round(time.Millisecond), printed)
 	switch {
-	case wantOK && err != nil:
-		c.t.Errorf("%s: %v\n%.3000s", name, plan.Redact(err.Error()), errb.String())
-	case !wantOK && err == nil:
+	case fails == "" && err != nil:
+		c.t.Errorf("%s: %s\n%.3000s", name, printed, errb.String())
+	case fails != "" && err == nil:
 		c.t.Errorf("%s succeeded; the failure path it stands for was not taken", name)
+	case fails != "" && !regexp.MustCompile(fails).MatchString(shown):
+		c.t.Errorf("%s failed otherwise than by %s: %s\n%.3000s", name, fails, printed, out.String())
 	}
 	c.leaks(name, shown)
 	return out.String()
@@ -203,8 +219,8 @@ func TestCanaryCredentialsNeverShow(t *testing.T) {
 	// 1. The registry password from REGTIDY_PASSWORD: every command, on the way that works.
 	t.Setenv(registry.EnvUsername, "ci")
 	t.Setenv(registry.EnvPassword, canaryEnvPassword)
-	c.run("report", true, "", "report", repo, "--policy", pol, "--cache-dir", cache)
-	c.run("plan", true, "", "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache)
+	c.run("report", "", "", "report", repo, "--policy", pol, "--cache-dir", cache)
+	c.run("plan", "", "", "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache)
 	p, err := plan.Read(planFile)
 	if err != nil {
 		t.Fatal(err)
@@ -212,57 +228,55 @@ func TestCanaryCredentialsNeverShow(t *testing.T) {
 	if len(p.Deletes()) == 0 || len(p.Tags) == 0 {
 		t.Fatalf("the plan deletes %d of %d tags: apply and undo would prove nothing", len(p.Deletes()), len(p.Tags))
 	}
-	c.run("explain", true, "", "explain", planFile, p.Tags[0].Name)
-	c.run("apply --dry-run", true, "", "apply", planFile, "--dry-run", "--cache-dir", cache)
-	c.run("apply", true, "", "apply", planFile, "--cache-dir", cache)
+	c.run("explain", "", "", "explain", planFile, p.Tags[0].Name)
+	c.run("apply --dry-run", "", "", "apply", planFile, "--dry-run", "--cache-dir", cache)
+	c.run("apply", "", "", "apply", planFile, "--cache-dir", cache)
 	if _, err := os.Stat(journal); err != nil {
 		t.Fatalf("apply wrote no journal: %v", err)
 	}
-	c.run("verify", true, "", "verify", repo, "--plan", planFile)
-	c.run("undo --dry-run", true, "", "undo", journal, "--dry-run")
-	c.run("undo", true, "", "undo", journal)
-	c.run("prune", true, "", "prune", repo, "--policy", pol, "--now", now, "--cache-dir", cache)
-	c.run("compose --dry-run", true, "", compose(reg.Host+"/openhands/eval-agent-server", "--dry-run")...)
-	c.run("compose", true, "", compose(reg.Host+"/openhands/eval-agent-server")...)
+	c.run("verify", "", "", "verify", repo, "--plan", planFile)
+	c.run("undo --dry-run", "", "", "undo", journal, "--dry-run")
+	c.run("undo", "", "", "undo", journal)
+	c.run("prune", "", "", "prune", repo, "--policy", pol, "--now", now, "--cache-dir", cache)
+	c.run("compose --dry-run", "", "", compose(reg.Host+"/openhands/eval-agent-server", "--dry-run")...)
+	c.run("compose", "", "", compose(reg.Host+"/openhands/eval-agent-server")...)
 
 	// 2. The password from stdin, for another user.
 	t.Setenv(registry.EnvUsername, "")
 	t.Setenv(registry.EnvPassword, "")
 	stdin := canaryStdinPassword + "\n"
 	login := []string{"-u", "stdin-user", "--password-stdin"}
-	c.run("report, password on stdin", true, stdin, append([]string{"report", repo}, login...)...)
-	c.run("plan, password on stdin", true, stdin, append([]string{"plan", repo, "--policy", pol, "--now", now, "-o", filepath.Join(work, "plan-stdin.json"), "--no-cache"}, login...)...)
-	c.run("apply --dry-run, password on stdin", true, stdin, append([]string{"apply", filepath.Join(work, "plan-stdin.json"), "--dry-run", "--no-cache"}, login...)...)
-	c.run("verify, password on stdin", true, stdin, append([]string{"verify", repo}, login...)...)
-	c.run("compose, password on stdin", true, stdin, append(compose(reg.Host+"/openhands/eval-agent-server", "--dry-run"), login...)...)
+	c.run("plan, password on stdin", "", stdin, append([]string{"plan", repo, "--policy", pol, "--now", now, "-o", filepath.Join(work, "plan-stdin.json"), "--no-cache"}, login...)...)
+	c.run("apply --dry-run, password on stdin", "", stdin, append([]string{"apply", filepath.Join(work, "plan-stdin.json"), "--dry-run", "--no-cache"}, login...)...)
+	c.run("compose, password on stdin", "", stdin, append(compose(reg.Host+"/openhands/eval-agent-server", "--dry-run"), login...)...)
 
 	// 3. A wrong password: the registry answers 401 to every command.
 	t.Setenv(registry.EnvUsername, "ci")
 	t.Setenv(registry.EnvPassword, canaryWrongPassword)
-	c.run("report, wrong password", false, "", "report", repo, "--no-cache")
-	c.run("plan, wrong password", false, "", "plan", repo, "--policy", pol, "--now", now, "-o", filepath.Join(work, "plan-401.json"), "--no-cache")
-	c.run("apply, wrong password", false, "", "apply", planFile, "--no-cache")
-	c.run("prune --yes, wrong password", false, "", "prune", repo, "--policy", pol, "--now", now, "--yes", "--no-cache")
-	c.run("verify, wrong password", false, "", "verify", repo, "--plan", planFile)
-	c.run("undo, wrong password", false, "", "undo", journal)
-	c.run("compose, wrong password", false, "", compose(reg.Host+"/openhands/eval-agent-server")...)
-	c.run("report, wrong password on stdin", false, "x"+canaryWrongPassword+"\n", "report", repo, "-u", "stdin-user", "--password-stdin", "--no-cache")
+	c.run("report, wrong password", failUnauthorized, "", "report", repo, "--no-cache")
+	c.run("plan, wrong password", failUnauthorized, "", "plan", repo, "--policy", pol, "--now", now, "-o", filepath.Join(work, "plan-401.json"), "--no-cache")
+	c.run("apply, wrong password", failUnauthorized, "", "apply", planFile, "--no-cache")
+	c.run("prune --yes, wrong password", failUnauthorized, "", "prune", repo, "--policy", pol, "--now", now, "--yes", "--no-cache")
+	c.run("verify, wrong password", failUnauthorized, "", "verify", repo, "--plan", planFile)
+	c.run("undo, wrong password", failUnauthorized, "", "undo", journal)
+	c.run("compose, wrong password", failUnauthorized, "", compose(reg.Host+"/openhands/eval-agent-server")...)
+	c.run("report, wrong password on stdin", failUnauthorized, "x"+canaryWrongPassword+"\n", "report", repo, "-u", "stdin-user", "--password-stdin", "--no-cache")
 
 	// 4. Credentials written into a repository reference by mistake.
 	t.Setenv(registry.EnvPassword, canaryEnvPassword)
 	refRepo := "ci:" + canaryRefPassword + "@" + repo
-	c.run("report, credentials in the reference", false, "", "report", refRepo, "--no-cache")
-	c.run("plan, credentials in the reference", false, "", "plan", refRepo, "--policy", pol, "--now", now, "-o", filepath.Join(work, "plan-ref.json"), "--no-cache")
-	c.run("prune, credentials in the reference", false, "", "prune", refRepo, "--policy", pol, "--now", now, "--no-cache")
-	c.run("verify, credentials in the reference", false, "", "verify", refRepo)
-	c.run("compose, credentials in the reference", false, "", compose("ci:"+canaryRefPassword+"@"+reg.Host+"/openhands/eval-agent-server")...)
-	c.run("report, credentials in a URL reference", false, "", "report", "http://"+refRepo, "--no-cache")
+	c.run("report, credentials in the reference", failRedactedRef, "", "report", refRepo, "--no-cache")
+	c.run("plan, credentials in the reference", failRedactedRef, "", "plan", refRepo, "--policy", pol, "--now", now, "-o", filepath.Join(work, "plan-ref.json"), "--no-cache")
+	c.run("prune, credentials in the reference", failRedactedRef, "", "prune", refRepo, "--policy", pol, "--now", now, "--no-cache")
+	c.run("verify, credentials in the reference", failRedactedRef, "", "verify", refRepo)
+	c.run("compose, credentials in the reference", failRedactedRef, "", compose("ci:"+canaryRefPassword+"@"+reg.Host+"/openhands/eval-agent-server")...)
+	c.run("report, credentials in a URL reference", failRedactedRef, "", "report", "http://"+refRepo, "--no-cache")
 
 	// 5. A git URL with credentials in a commits rule, unreachable.
 	gitPol := writePolicy("git-creds.yaml", strings.Replace(string(polText), "repo: "+w.GitDir,
 		"repo: http://ci:"+canaryGitPassword+"@127.0.0.1:1/sdk.git", 1))
-	c.run("plan, git URL with credentials", false, "", "plan", repo, "--policy", gitPol, "--now", now, "-o", filepath.Join(work, "plan-git.json"), "--no-cache")
-	c.run("prune, git URL with credentials", false, "", "prune", repo, "--policy", gitPol, "--now", now, "--yes", "--no-cache")
+	c.run("plan, git URL with credentials", failGit, "", "plan", repo, "--policy", gitPol, "--now", now, "-o", filepath.Join(work, "plan-git.json"), "--no-cache")
+	c.run("prune, git URL with credentials", failGit, "", "prune", repo, "--policy", gitPol, "--now", now, "--yes", "--no-cache")
 
 	// 6. Bucket URLs with credentials in a runs rule, whose buckets fail.
 	runsURL := "file://" + filepath.ToSlash(w.RunsDir)
@@ -276,8 +290,8 @@ func TestCanaryCredentialsNeverShow(t *testing.T) {
 			t.Fatalf("the policy has no %s to replace", runsURL)
 		}
 		bucketPol := writePolicy(fmt.Sprintf("bucket-creds-%d.yaml", i), text)
-		c.run(fmt.Sprintf("plan, bucket URL %d with credentials", i), false, "", "plan", repo, "--policy", bucketPol, "--now", now, "-o", filepath.Join(work, "plan-bucket.json"), "--no-cache")
-		c.run(fmt.Sprintf("prune, bucket URL %d with credentials", i), false, "", "prune", repo, "--policy", bucketPol, "--now", now, "--no-cache")
+		c.run(fmt.Sprintf("plan, bucket URL %d with credentials", i), failBucket, "", "plan", repo, "--policy", bucketPol, "--now", now, "-o", filepath.Join(work, "plan-bucket.json"), "--no-cache")
+		c.run(fmt.Sprintf("prune, bucket URL %d with credentials", i), failBucket, "", "prune", repo, "--policy", bucketPol, "--now", now, "--no-cache")
 	}
 
 	// 7. The GHCR flow: the GitHub token, right and wrong, over the emulator.
@@ -342,17 +356,17 @@ rules:
 	gh := []string{"--github-api", e.URL, "--state", state, "--cache-dir", filepath.Join(dir, "cache")}
 	planFile := filepath.Join(dir, "plan.json")
 	journal := filepath.Join(dir, "plan.journal.jsonl")
-	c.run("GHCR plan", true, "", append([]string{"plan", repo, "--policy", pol, "-o", planFile}, gh...)...)
+	c.run("GHCR plan", "", "", append([]string{"plan", repo, "--policy", pol, "-o", planFile}, gh...)...)
 	p, err := plan.Read(planFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.run("GHCR explain", true, "", "explain", planFile, p.Tags[0].Name)
-	c.run("GHCR apply --dry-run", true, "", append([]string{"apply", planFile, "--dry-run"}, gh...)...)
-	c.run("GHCR apply", true, "", append([]string{"apply", planFile}, gh...)...)
-	c.run("GHCR verify", true, "", append([]string{"verify", repo, "--plan", planFile}, gh...)...)
-	c.run("GHCR undo --dry-run", true, "", append([]string{"undo", journal, "--dry-run"}, gh...)...)
-	c.run("GHCR undo", true, "", append([]string{"undo", journal}, gh...)...)
+	c.run("GHCR explain", "", "", "explain", planFile, p.Tags[0].Name)
+	c.run("GHCR apply --dry-run", "", "", append([]string{"apply", planFile, "--dry-run"}, gh...)...)
+	c.run("GHCR apply", "", "", append([]string{"apply", planFile}, gh...)...)
+	c.run("GHCR verify", "", "", append([]string{"verify", repo, "--plan", planFile}, gh...)...)
+	c.run("GHCR undo --dry-run", "", "", append([]string{"undo", journal, "--dry-run"}, gh...)...)
+	c.run("GHCR undo", "", "", append([]string{"undo", journal}, gh...)...)
 	for _, f := range []string{state, journal} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("the GHCR flow wrote no %s: %v", filepath.Base(f), err)
@@ -360,9 +374,9 @@ rules:
 	}
 
 	t.Setenv("GITHUB_TOKEN", canaryWrongToken)
-	c.run("GHCR plan, wrong token", false, "", "plan", repo, "--policy", pol, "-o", filepath.Join(dir, "plan-401.json"), "--no-cache",
+	c.run("GHCR plan, wrong token", failBadToken, "", "plan", repo, "--policy", pol, "-o", filepath.Join(dir, "plan-401.json"), "--no-cache",
 		"--state", filepath.Join(dir, "state-401.json"), "--github-api", e.URL)
-	c.run("GHCR apply, wrong token", false, "", append([]string{"apply", planFile}, gh...)...)
-	c.run("GHCR undo, wrong token", false, "", append([]string{"undo", journal}, gh...)...)
-	c.run("GHCR prune --yes, wrong token", false, "", append([]string{"prune", repo, "--policy", pol, "--yes"}, gh...)...)
+	c.run("GHCR apply, wrong token", failBadToken, "", append([]string{"apply", planFile}, gh...)...)
+	c.run("GHCR undo, wrong token", failBadToken, "", append([]string{"undo", journal}, gh...)...)
+	c.run("GHCR prune --yes, wrong token", failBadToken, "", append([]string{"prune", repo, "--policy", pol, "--yes"}, gh...)...)
 }
