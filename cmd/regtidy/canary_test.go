@@ -34,7 +34,7 @@ const (
 	canaryWrongToken     = "cnryWrongToken1d4f98"
 )
 
-// How the failure paths must fail (regular expressions on the printed error).
+// How the failure paths must fail: regular expressions on what the command shows.
 const (
 	failUnauthorized = `(?i)401|unauthori[sz]ed|credentials`
 	failBadToken     = `(?i)401|bad credentials|token`
