@@ -41,9 +41,11 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 	if err := json.Unmarshal(raw, &rm); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", digest, err)
 	}
-	mt := rm.MediaType
+	// Parameters and spaces go before the choice, so that a Content-Type of "; charset=utf-8"
+	// or " " counts as none and leaves the choice to the body.
+	mt := bareMediaType(rm.MediaType)
 	if mt == "" {
-		mt = mediaType
+		mt = bareMediaType(mediaType)
 	}
 	if mt == "" {
 		// OCI allows omitting mediaType; the shape tells.
@@ -52,9 +54,6 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		} else {
 			mt = MediaTypeOCIManifest
 		}
-	}
-	if i := strings.IndexByte(mt, ';'); i >= 0 {
-		mt = strings.TrimSpace(mt[:i])
 	}
 	m := &Manifest{
 		Digest:    in.Intern(digest),
@@ -98,6 +97,14 @@ func ParseManifest(digest, mediaType string, raw []byte, in *Interner) (*Manifes
 		}
 	}
 	return m, nil
+}
+
+// bareMediaType is a media type without its parameters and surrounding spaces.
+func bareMediaType(mt string) string {
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = mt[:i]
+	}
+	return strings.TrimSpace(mt)
 }
 
 // child returns the descriptor of an index child.

@@ -76,22 +76,26 @@ func ParseDuration(s string) (time.Duration, error) {
 // dropped; zero (and anything under a second) is "0s". ParseDuration(FormatDuration(d)) == d for
 // whole seconds.
 func FormatDuration(d time.Duration) string {
-	if d < 0 {
-		return "-" + FormatDuration(-d)
-	}
-	d = d.Truncate(time.Second)
-	if d == 0 {
-		return "0s"
-	}
 	var b strings.Builder
+	// The magnitude as a uint64: -d overflows for the most negative duration.
+	mag := uint64(d)
+	if d < 0 {
+		b.WriteByte('-')
+		mag = -mag
+	}
+	mag -= mag % uint64(time.Second)
+	if mag == 0 {
+		b.WriteString("0s")
+		return b.String()
+	}
 	for _, u := range []struct {
 		name string
 		size time.Duration
 	}{{"d", Day}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
-		if n := d / u.size; n > 0 {
-			b.WriteString(strconv.FormatInt(int64(n), 10))
+		if n := mag / uint64(u.size); n > 0 {
+			b.WriteString(strconv.FormatUint(n, 10))
 			b.WriteString(u.name)
-			d -= n * u.size
+			mag -= n * uint64(u.size)
 		}
 	}
 	return b.String()

@@ -213,9 +213,13 @@ func (d *decoder) mapping(n, at ast.Node, path string, known ...string) ([]field
 }
 
 // blame returns n when it is a value written in the file, else at (for a missing or null value,
-// whose position the parser makes up).
+// whose position the parser makes up). With no at (the file's top level), a null written out
+// ("~", "null") is blamed itself, so the problem still has a line and column.
 func blame(n, at ast.Node) ast.Node {
 	if _, null := n.(*ast.NullNode); null || n == nil || n.GetToken() == nil {
+		if at == nil && n != nil && n.GetToken() != nil {
+			return n
+		}
 		return at
 	}
 	return n

@@ -1,0 +1,48 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzRedact places a password in text the way credentials reach error messages (URL user info
+// with and without a scheme, query parameters, Authorization headers) and checks Redact removes
+// it and keeps a pinned reference "name:tag@sha256:..." whole. (Redact is not idempotent: an
+// Authorization value takes up to two words, so "[redacted] x" loses x on a second pass; the
+// seed authorization-value-of-two-words shows it. Nothing relies on idempotence.)
+func FuzzRedact(f *testing.F) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct{ prefix, password, suffix string }{
+		{"listing tags of ci:", "hunter2x", "@127.0.0.1:5000/acme/agent: 401"},
+		{"--repo: registries must be valid RFC 3986 URI authorities: ci:", "pw", "@127.0.0.1:45709"},
+		{"list tags http://ci:", "s3cret", "@127.0.0.1:45709/acme/agent: bad: /ci:s3cret@127.0.0.1:45709/acme"},
+		{"GET https://x/token?access_token=", "tok", "&b=1"},
+		{"Authorization: Bearer ", "abcdefgh12345678", ""},
+		{"git http://u:", "p@ss", "@example.test/sdk.git"},
+	} {
+		f.Add(tc.prefix, tc.password, tc.suffix)
+	}
+	f.Fuzz(func(t *testing.T, prefix, password, suffix string) {
+		// Passwords as they appear in user info: no separator inside, long enough to mean something.
+		if len(password) < 6 || strings.ContainsAny(password, "@/:?#&= \t\r\n\"'`<>()[]{}\\%") {
+			return
+		}
+		for _, text := range []string{
+			prefix + "ci:" + password + "@registry.test:5000/acme/agent" + suffix,
+			prefix + " https://ci:" + password + "@registry.test/v2/" + suffix,
+			prefix + " ci:" + password + "@[::1]:5000/acme/agent" + suffix,
+		} {
+			got := Redact(text)
+			if strings.Contains(got, "ci:"+password+"@") {
+				t.Fatalf("Redact(%q) = %q: the credentials stay", text, got)
+			}
+		}
+		// A pinned reference is not user info, whatever text surrounds it.
+		if !strings.ContainsAny(prefix+suffix, "@:") {
+			pinned := "registry.test:5000/acme/agent:v1@" + digest
+			if got := Redact(prefix + " " + pinned + " " + suffix); !strings.Contains(got, pinned) {
+				t.Fatalf("Redact hid a pinned reference: %q", got)
+			}
+		}
+	})
+}
