@@ -204,7 +204,7 @@ func redact(s string) string {
 	for _, p := range secretPatterns {
 		s = p.re.ReplaceAllString(s, p.with)
 	}
-	return s
+	return redactUserInfo(s)
 }
 
 // OpenJournalFile opens a journal file for appending (created 0600). A file whose last line was

@@ -11,7 +11,7 @@ import (
 // by mistake reaches an error message). It is the redaction journals and reports get (invariant
 // 7: tokens never appear in output, logs, plans or journals); use it on any error text printed
 // for a user.
-func Redact(s string) string { return redactUserInfo(redact(s)) }
+func Redact(s string) string { return redact(s) }
 
 // userInfo matches "user:password@" where no "://" precedes it: the password runs to the "@"
 // and holds no slash, space or quote. Whether it is user info depends on what follows the "@"
