@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -59,7 +60,10 @@ func TestTwoAppliesAtOnceOneIsRefused(t *testing.T) {
 			mu.Lock()
 			before := deletes
 			mu.Unlock()
-			res2, err2 := Apply(t.Context(), w.plan, f.c, ApplyOptions{Mode: mode, JournalPath: journal})
+			// The bound only ends a test that would otherwise wait for ever on code without a lock.
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			res2, err2 := Apply(ctx, w.plan, f.c, ApplyOptions{Mode: mode, JournalPath: journal})
+			cancel()
 			mu.Lock()
 			during := deletes - before
 			mu.Unlock()

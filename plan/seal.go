@@ -227,5 +227,8 @@ func appendSealTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return appendSealString(b, "")
 	}
-	return appendSealString(b, t.UTC().Format(time.RFC3339Nano))
+	var buf [64]byte
+	f := t.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+	b = binary.AppendUvarint(b, uint64(len(f)))
+	return append(b, f...)
 }

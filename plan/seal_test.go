@@ -202,3 +202,24 @@ func TestSealDoesNotDependOnCoresOrJSON(t *testing.T) {
 		t.Error("changing a reason's detail kept the seal")
 	}
 }
+
+// BenchmarkSeal seals a plan the size of the case at full scale: 133k tags and 400k decisions,
+// each with a reason, a third of them tagged.
+func BenchmarkSeal(b *testing.B) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := &Plan{Schema: Schema, Repository: "127.0.0.1:5000/eval-agent-server", Now: now}
+	for i := range 400_000 {
+		d := Decision{Digest: inventory.DigestOf([]byte{byte(i), byte(i >> 8), byte(i >> 16)}), Action: Keep, Kind: "image",
+			MediaType: inventory.MediaTypeOCIManifest, Created: now.Add(-time.Duration(i) * time.Minute),
+			Reasons: []Reason{{Rule: "no-keep-rule-matched", Kind: "image", Detail: "sdk 1a2b3c4 is not among the last 30 commits of main"}}}
+		if i%3 == 0 {
+			d.Tags = []string{"1a2b3c4-python3.12-" + d.Digest[7:19]}
+			p.Tags = append(p.Tags, inventory.Tag{Name: d.Tags[0], Digest: d.Digest})
+		}
+		p.Decisions = append(p.Decisions, d)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Seal()
+	}
+}
