@@ -57,6 +57,13 @@ type ApplyOptions struct {
 	Journal io.Writer
 	// JournalPath, if Journal is nil, is a file the journal is appended to (created 0600).
 	JournalPath string
+	// LockPath is the lock file that keeps a second run of the repository out while this one
+	// deletes (see AcquireLock). Empty: JournalPath + ".lock" when JournalPath is set, else no
+	// lock (a caller writing the journal elsewhere locks for itself). Dry runs take no lock.
+	LockPath string
+	// LockExpiry is how long the lock holds without a refresh (the run refreshes it every third
+	// of it). The default value is DefaultLockExpiry.
+	LockExpiry time.Duration
 	// Manifests, if set, supplies manifest bytes by digest (an inventory cache) to save GETs.
 	Manifests ManifestSource
 	// Progress, if set, is called after each item (a deleted digest) with done and total.
@@ -193,10 +200,16 @@ func (f Failure) Unwrap() error { return f.Err }
 //     ModeDigest when the registry refuses tag deletes.
 //   - Before each delete it journals the manifest's exact bytes and every tag the delete may
 //     remove (ApplyOptions.Journal), and the outcome after, so Undo can put everything back.
+//   - It refuses a plan that contradicts itself, has no seal or a broken one, or deletes a manifest
+//     with keep reasons (ErrPlanInvalid; see Plan.Seal), and, before any delete, a plan most of
+//     whose deleted tags are missing for no reason its journal knows (ErrPlanMismatch).
+//   - One run at a time: a second run with the same lock (by default, the journal's path plus
+//     ".lock") is refused with a *LockedError naming the holder; an expired lock is taken over.
 //
 // Failures do not stop the other deletes; they are collected in the result, and the error wraps
 // ErrPartial. A cancelled ctx stops starting new deletes; deletes already journaled are carried
-// through. The result is non-nil once listing started.
+// through. The result is non-nil once listing started (after the plan was accepted and the lock
+// taken).
 func Apply(ctx context.Context, p *Plan, t registry.Target, opt ApplyOptions) (*ApplyResult, error) {
 	if err := validate(p); err != nil {
 		return nil, err
@@ -211,6 +224,15 @@ func Apply(ctx context.Context, p *Plan, t registry.Target, opt ApplyOptions) (*
 	a.res.Mode = start
 	a.log.Info("apply", "repository", p.Repository, "mode", requested, "why", why, "dry_run", opt.DryRun)
 
+	if lock, err := a.lock(ctx); err != nil {
+		return nil, err
+	} else if lock != nil {
+		defer func() {
+			if err := lock.Release(ctx); err != nil {
+				a.log.Error("releasing the lock", "err", err)
+			}
+		}()
+	}
 	if err := a.preflight(ctx, requested == ModeDigest); err != nil {
 		return a.finish(), err
 	}
@@ -243,6 +265,24 @@ func Apply(ctx context.Context, p *Plan, t registry.Target, opt ApplyOptions) (*
 	a.writeEnd()
 	res := a.finish()
 	return res, a.err(ctx)
+}
+
+// lock takes the run's lock (none for a dry run or without a lock path) and keeps it fresh; a
+// lock lost while running aborts the run.
+func (a *applier) lock(ctx context.Context) (*Lock, error) {
+	path := a.opt.LockPath
+	if path == "" && a.opt.JournalPath != "" {
+		path = a.opt.JournalPath + ".lock"
+	}
+	if path == "" || a.opt.DryRun {
+		return nil, nil
+	}
+	l, err := AcquireLock(ctx, FileLockStore{}, path, LockOptions{Expiry: a.opt.LockExpiry, Now: a.opt.Now, Purpose: "apply " + a.repo})
+	if err != nil {
+		return nil, err
+	}
+	l.KeepFresh(ctx, a.abort)
+	return l, nil
 }
 
 // openJournal opens the journal writer and writes the run's header; the returned func closes a

@@ -339,7 +339,7 @@ func newWorldOn(t *testing.T, f *fixture) *world {
 	return w
 }
 
-// handPlan makes a plan from decisions, with Tags derived from them.
+// handPlan makes a sealed plan from decisions, with Tags derived from them.
 func handPlan(repo string, decisions []Decision) *Plan {
 	p := &Plan{Schema: Schema, Repository: repo, Decisions: decisions, Fingerprint: "sha256:test"}
 	for _, d := range decisions {
@@ -348,6 +348,7 @@ func handPlan(repo string, decisions []Decision) *Plan {
 		}
 	}
 	sort.Slice(p.Tags, func(i, j int) bool { return p.Tags[i].Name < p.Tags[j].Name })
+	p.Seal()
 	return p
 }
 

@@ -42,8 +42,19 @@ const digestDeletePerTag = 33 * time.Microsecond
 const tagDeleteCost = 5 * time.Millisecond
 
 // IssueGCChildren is the distribution issue about garbage collection with --delete-untagged
-// removing children of manifest lists that are still in use.
+// removing children of manifest lists that are still in use. It is a bug of distribution v2: on
+// v3.1.2, `garbage-collect --delete-untagged` after a tag-mode apply left every kept index and
+// all its children whole (its mark phase keeps the manifests a kept index lists).
 const IssueGCChildren = "distribution/distribution#3004"
+
+// gcAdvice says, for the untagged manifests a tag-mode apply leaves (what, e.g. "12 manifests
+// are"), what to run per version of distribution; freed is freed's phrase or "".
+func gcAdvice(what, freed string) string {
+	return what + " left untagged: the registry's garbage collection is to remove them" + freed + ". " +
+		"distribution v3: `registry garbage-collect --delete-untagged` removes them and keeps everything a kept index lists. " +
+		"distribution v2: --delete-untagged also removes children of kept indexes (" + IssueGCChildren + "); there, run garbage-collect without it (it then frees nothing of these) or apply with --mode digest. " +
+		"Run `regtidy verify` after garbage collection."
+}
 
 // ChooseMode turns a requested mode into the one apply will start with, and says why.
 // ModeAuto starts with ModeTag; Apply falls back to ModeDigest if the registry refuses.
@@ -99,7 +110,7 @@ func EstimateCost(p *Plan, mode Mode) Cost {
 		c.Deletes = delTags
 		c.Requests = 1 + liveHeads + 2*delTags + delTagged
 		if delManifests > 0 {
-			c.AfterApply = fmt.Sprintf("%d manifests (%d tagged, %d untagged children, attestations and referrers) are left untagged: run the registry's garbage collection with --delete-untagged to remove them%s; it has an open bug removing children of manifest lists still in use (%s), so run `regtidy verify` after it", delManifests, delTagged, untagged, freed(p), IssueGCChildren)
+			c.AfterApply = gcAdvice(fmt.Sprintf("%d manifests (%d tagged, %d untagged children, attestations and referrers) are", delManifests, delTagged, untagged), freed(p))
 		}
 	case ModeDigest:
 		// list + resolve every tag + per deleted tag a re-check HEAD + per manifest (GET, DELETE).

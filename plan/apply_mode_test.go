@@ -109,3 +109,27 @@ func TestBudget(t *testing.T) {
 		t.Errorf("zero budget must be unbounded")
 	}
 }
+
+// TestAfterApplyAdviceIsPerDistributionVersion: the advice after a tag-mode apply (planned and
+// actual) says --delete-untagged is safe on distribution v3 and, on v2, to leave it out or use
+// digest mode; it does not call the v2 bug an open bug of the registry in general.
+func TestAfterApplyAdviceIsPerDistributionVersion(t *testing.T) {
+	w := newWorld(t)
+	res, err := Apply(t.Context(), w.plan, w.f.c, ApplyOptions{Mode: ModeTag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, advice := range map[string]string{
+		"plan":  EstimateCost(costPlan(), ModeTag).AfterApply,
+		"apply": res.AfterApply,
+	} {
+		for _, want := range []string{"distribution v3: `registry garbage-collect --delete-untagged`", "distribution v2:", IssueGCChildren, "--mode digest", "regtidy verify"} {
+			if !strings.Contains(advice, want) {
+				t.Errorf("%s: advice %q lacks %q", name, advice, want)
+			}
+		}
+		if strings.Contains(advice, "open bug") {
+			t.Errorf("%s: advice %q still calls #3004 an open bug", name, advice)
+		}
+	}
+}

@@ -19,7 +19,8 @@ const maxIndexDepth = 8
 // preflight lists the live tags, resolves those whose move could matter (every tag when all is
 // set, as digest mode needs: a planned-delete tag moved onto a new index could share children
 // with the index the plan deletes), diffs them against the plan and returns a *StaleError when a
-// change conflicts with the plan's deletes.
+// change conflicts with the plan's deletes. The first time, it also returns a *MismatchError
+// when most of the plan's deleted tags are missing for no reason the journal records.
 func (a *applier) preflight(ctx context.Context, all bool) error {
 	live, err := a.liveTags(ctx, all)
 	if err != nil {
@@ -32,7 +33,14 @@ func (a *applier) preflight(ctx context.Context, all bool) error {
 	a.noteCheck(live, all)
 	a.mu.Lock()
 	a.res.Diff = diff
+	listed, first := a.listed, !a.checkedMissing
+	a.checkedMissing = true
 	a.mu.Unlock()
+	if first {
+		if err := a.checkMissing(listed); err != nil {
+			return err
+		}
+	}
 	if !diff.Empty() {
 		a.log.Info("repository changed since the plan", "diff", diff.String())
 	}

@@ -44,6 +44,8 @@ type applier struct {
 	tagsAt map[string][]string
 	// lastCheck: when the tags were last listed (and, in digest mode, resolved).
 	lastCheck time.Time
+	// checkedMissing: the first preflight checked the plan's deleted tags against the listing.
+	checkedMissing bool
 
 	// gate is held shared by each digest-mode item until its DELETE is answered, and exclusively
 	// by a re-listing, which so sees no delete in flight.
@@ -108,7 +110,7 @@ func (a *applier) runTag(ctx context.Context, auto bool) (fallback bool) {
 	}
 	a.leftForGC()
 	if n := len(a.res.LeftForGC); n > 0 {
-		a.res.AfterApply = fmt.Sprintf("%d manifests are untagged now and wait for the registry's garbage collection (distribution: `registry garbage-collect --delete-untagged`); it has an open bug removing children of manifest lists still in use (%s), so run `regtidy verify` after it", n, IssueGCChildren)
+		a.res.AfterApply = gcAdvice(fmt.Sprintf("%d manifests are", n), "")
 		a.res.Warnings = append(a.res.Warnings, a.res.AfterApply)
 	}
 	return false

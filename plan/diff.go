@@ -157,8 +157,9 @@ func short(digest string) string {
 }
 
 // validate checks that a plan is consistent enough to carry out: a schema this code reads, a
-// repository, each digest decided once, every planned tag listed by its digest's decision, and
-// no deleted manifest whose recorded parent is kept.
+// repository, each digest decided once, every planned tag listed by its digest's decision, no
+// deleted manifest whose recorded parent is kept, no delete carrying keep reasons, and an intact
+// seal (CheckApplicable).
 func validate(p *Plan) error {
 	if p.Schema != Schema {
 		return fmt.Errorf("%w: schema %q, this regtidy reads %q", ErrPlanInvalid, p.Schema, Schema)
@@ -203,5 +204,5 @@ func validate(p *Plan) error {
 			return fmt.Errorf("%w: tag %s points at %s, which is deleted, but its decision does not list the tag", ErrPlanInvalid, t.Name, t.Digest)
 		}
 	}
-	return nil
+	return p.CheckApplicable()
 }

@@ -33,8 +33,9 @@ const (
 type Reason struct {
 	// Rule names the deciding rule: a policy condition ("commits", "runs", "newest", "age",
 	// "match", "list", "base"), a safety rule ("unknown-kind", "no-rule", "child-of-kept",
-	// "referrer-of-kept", "base-of-kept", "shared-digest", "undeletable"), or
-	// "no-keep-rule-matched" for deletes.
+	// "referrer-of-kept", "base-of-kept", "shared-digest", "undeletable") — all keep rules —, or
+	// for deletes one of DeleteRules ("no-keep-rule-matched", "child-of-deleted",
+	// "referrer-of-deleted"). Apply refuses a delete carrying a keep rule.
 	Rule string `json:"rule"`
 	// Kind is the tag-scheme kind whose rules made the decision, if any.
 	Kind string `json:"kind,omitempty"`
@@ -137,6 +138,9 @@ type Plan struct {
 	// Sources says what each keep source read (commits, run metadata, bases), in the order
 	// the policy's sources are resolved.
 	Sources []SourceRead `json:"sources,omitempty"`
+	// SealDigest is the plan's seal (see Seal): a digest over everything the policy decided but
+	// each decision's action. Read and Apply check it; Apply refuses a plan without one.
+	SealDigest string `json:"seal,omitempty"`
 	// Tags is the tag to digest mapping the plan was made from, sorted by name; apply compares
 	// it with the live registry.
 	Tags      []inventory.Tag `json:"tags"`

@@ -71,9 +71,11 @@ func writeArray[T any](w *bufio.Writer, items []T) error {
 	return err
 }
 
-// Read reads a plan file and checks its schema. Tags and decisions are decoded one at a time,
-// and the strings they repeat (digests of parents, kinds, fields, reasons' phrases) are stored
-// once.
+// Read reads a plan file and checks its schema and, when it has one, its seal (see Plan.Seal): an
+// edit other than turning deletes into keeps is an error wrapping ErrSeal. A plan without a seal
+// (made before seals) is read, so that explain works; Apply refuses it. Tags and decisions are
+// decoded one at a time, and the strings they repeat (digests of parents, kinds, fields, reasons'
+// phrases) are stored once.
 func Read(path string) (*Plan, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -86,6 +88,11 @@ func Read(path string) (*Plan, error) {
 	}
 	if p.Schema != Schema {
 		return nil, fmt.Errorf("%s: plan schema %q, this regtidy reads %q", path, p.Schema, Schema)
+	}
+	if p.SealDigest != "" {
+		if err := p.CheckSeal(); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	return p, nil
 }

@@ -78,9 +78,9 @@ type Missing struct {
 // Digest that now points elsewhere is reported in Moved and checked as it is now. With tags nil,
 // every live tag of repo is checked.
 //
-// Run it after apply, and after the registry's garbage collection: distribution's
+// Run it after apply, and after the registry's garbage collection: distribution v2's
 // `garbage-collect --delete-untagged` can remove children of manifest lists still in use
-// (distribution/distribution#3004). The error is for listing failures and cancellation; broken
+// (distribution/distribution#3004; v3 keeps them). The error is for listing failures and cancellation; broken
 // tags are in the result.
 func Verify(ctx context.Context, t registry.Target, repo string, tags []inventory.Tag, opt VerifyOptions) (*VerifyResult, error) {
 	if opt.Concurrency <= 0 {

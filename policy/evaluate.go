@@ -68,7 +68,8 @@ const maxParentReasons = 3
 // goes before the plan's decisions arrive, which lowers the peak by some 30 MB at full scale.
 //
 // Newest ordering uses the manifest's creation time, else the registry version's, ties broken by
-// tag name. The plan's Cost is left for the caller, who knows the registry.
+// tag name. The plan is sealed (plan.Plan.Seal); its Cost and CreatedAt, which the seal does not
+// cover, are left for the caller, who knows the registry.
 func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Time) (*plan.Plan, error) {
 	if inv == nil || pol == nil {
 		return nil, errors.New("policy: Evaluate needs an inventory and a policy")
@@ -135,9 +136,11 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 			manifests[r] = g.manifests[id]
 		}
 		p.SummarizeDecided(manifests)
+		p.Seal()
 		return p, nil
 	}
 	p.SummarizeFreed(freed)
+	p.Seal()
 	return p, nil
 }
 

@@ -35,6 +35,17 @@ func (af *applyFlags) add(cmd *cobra.Command, withMode bool) {
 	f.IntVar(&af.concurrency, "delete-concurrency", 8, "deletes in flight at once")
 }
 
+// validate refuses numeric flags out of range, as usage errors naming the flag.
+func (af *applyFlags) validate() error {
+	if af.maxDeletes < 0 {
+		return usageError(fmt.Errorf("--max-deletes %d: want 0 (no limit) or more", af.maxDeletes))
+	}
+	if af.concurrency < 1 {
+		return usageError(fmt.Errorf("--delete-concurrency %d: want 1 or more", af.concurrency))
+	}
+	return nil
+}
+
 func newApplyCmd(o *rootOptions) *cobra.Command {
 	af := &applyFlags{}
 	cmd := &cobra.Command{
@@ -49,6 +60,9 @@ undo can put it back, and treats "already gone" as done, so running it again fin
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.checkFormat(); err != nil {
+				return err
+			}
+			if err := af.validate(); err != nil {
 				return err
 			}
 			p, err := plan.Read(args[0])
@@ -177,6 +191,9 @@ func newPruneCmd(o *rootOptions) *cobra.Command {
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.checkFormat(); err != nil {
+				return err
+			}
+			if err := af.validate(); err != nil {
 				return err
 			}
 			c, err := o.client()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,21 @@ func (g *ghcrOptions) add(o *rootOptions) {
 	f.Float64Var(&g.pace, "pace", 0, "most deletes a minute (0: as fast as GitHub's limits allow, starting at one a second)")
 	f.IntVar(&g.maxRequests, "max-requests", 0, "stop cleanly after this many REST requests; the next run continues (0: no limit)")
 	f.DurationVar(&g.deadline, "deadline", 0, "stop cleanly after this long; the next run continues (0: no limit)")
+}
+
+// validate refuses numeric GHCR flags out of range, as usage errors naming the flag.
+func (g *ghcrOptions) validate() error {
+	switch {
+	case g.hourly < 1:
+		return usageError(fmt.Errorf("--hourly-budget %d: want 1 or more requests an hour", g.hourly))
+	case math.IsNaN(g.pace) || math.IsInf(g.pace, 0) || g.pace < 0:
+		return usageError(fmt.Errorf("--pace %v: want 0 (as fast as GitHub's limits allow) or a positive number of deletes a minute", g.pace))
+	case g.maxRequests < 0:
+		return usageError(fmt.Errorf("--max-requests %d: want 0 (no limit) or more", g.maxRequests))
+	case g.deadline < 0:
+		return usageError(fmt.Errorf("--deadline %s: want 0 (no limit) or a positive duration", g.deadline))
+	}
+	return nil
 }
 
 // isGHCR reports whether repo is served by GitHub Container Registry (or --github-api says so).

@@ -74,7 +74,15 @@ thin images in the registry (compose).`,
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the command ends, and to FILE.listed once the repository is listed")
 	f.MarkHidden("cpuprofile") //nolint:errcheck // the flag exists
 	f.MarkHidden("memprofile") //nolint:errcheck // the flag exists
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.startProfiles() }
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if o.concurrency < 1 {
+			return usageError(fmt.Errorf("--concurrency %d: want 1 or more", o.concurrency))
+		}
+		if err := o.gh.validate(); err != nil {
+			return err
+		}
+		return o.startProfiles()
+	}
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return o.stopProfiles() }
 
 	root.AddCommand(

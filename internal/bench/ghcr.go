@@ -360,6 +360,7 @@ func (s *shape) plan(st *ghcr.State, cut int) *plan.Plan {
 		)
 	}
 	slices.SortFunc(p.Tags, func(a, b inventory.Tag) int { return strings.Compare(a.Name, b.Name) })
+	p.Seal() // apply carries out sealed plans only
 	return p
 }
 

@@ -59,6 +59,14 @@ type ApplyOptions struct {
 	// outcomes and SaveInterval have passed since the last save, when the budget is spent, and at
 	// the end of the run.
 	StatePath string
+	// LockPath is the lock that keeps a second run of the package out while this one deletes (a
+	// local path or a bucket URL, see plan.AcquireLock). Empty: beside the state
+	// (LockLocation(StatePath)) when StatePath is set, else beside the journal file, else no
+	// lock. Dry runs take no lock.
+	LockPath string
+	// LockExpiry is how long the lock holds without a refresh (on the client's clock; the run
+	// refreshes it every third of it). The default value is plan.DefaultLockExpiry.
+	LockExpiry time.Duration
 	// SaveEvery is how many outcomes pass between saves at least. The default value is
 	// DefaultSaveEvery.
 	SaveEvery int
@@ -228,6 +236,12 @@ type CheckStats struct {
 //     recorded and skipped by later runs, and never stops the rest; a version st records as
 //     deleted or refused costs no request. Running Apply again with the same plan and state
 //     continues where a run stopped and deletes nothing twice.
+//   - It refuses a plan without an intact seal or deleting a manifest with keep reasons
+//     (plan.Plan.CheckApplicable), and, before any delete, a plan most of whose deleted tags are
+//     missing for no reason st or the journal records (plan.ErrPlanMismatch).
+//   - One run at a time per package: a second run finds the lock (ApplyOptions.LockPath, by
+//     default beside the state) and is refused with a *plan.LockedError naming the holder; an
+//     expired lock is taken over.
 //   - When the budget is spent (Client's WithMaxRequests, WithDeadline, a rate limit beyond its
 //     longest wait, or MaxDeletes), it stops starting deletes, saves st and returns an error
 //     wrapping a *BudgetError: "delete: N of M versions done; the next run continues".
@@ -241,6 +255,15 @@ func Apply(ctx context.Context, p *plan.Plan, oci OCIReader, rest *Client, st *S
 	}
 	opt = opt.withDefaults()
 	a := newApplier(p, oci, rest, st, opt)
+	if lock, err := a.lock(ctx); err != nil {
+		return nil, err
+	} else if lock != nil {
+		defer func() {
+			if err := lock.Release(ctx); err != nil {
+				a.log.Error("ghcr: releasing the lock", "err", err)
+			}
+		}()
+	}
 
 	if err := a.check(ctx); err != nil {
 		return a.finish(), err
@@ -274,13 +297,39 @@ func Apply(ctx context.Context, p *plan.Plan, oci OCIReader, rest *Client, st *S
 	return res, a.err(ctx)
 }
 
-// checkApplyInputs refuses a plan of another package, or a state of another package.
+// lock takes the run's lock (none for a dry run or without a place for it) and keeps it fresh; a
+// lock lost while running stops the run from starting deletes.
+func (a *applier) lock(ctx context.Context) (*plan.Lock, error) {
+	loc := a.opt.LockPath
+	switch {
+	case loc != "":
+	case a.opt.StatePath != "":
+		loc = LockLocation(a.opt.StatePath)
+	case a.opt.JournalPath != "":
+		loc = a.opt.JournalPath + ".lock"
+	}
+	if loc == "" || a.opt.DryRun {
+		return nil, nil
+	}
+	l, err := plan.AcquireLock(ctx, LockStore(loc), loc, plan.LockOptions{Expiry: a.opt.LockExpiry, Now: a.now, Purpose: "apply " + a.p.Repository})
+	if err != nil {
+		return nil, fmt.Errorf("ghcr: %w", err)
+	}
+	l.KeepFresh(ctx, func(err error) { a.lockLost.Store(&err) })
+	return l, nil
+}
+
+// checkApplyInputs refuses a plan of another package, a plan without an intact seal or with a
+// delete carrying keep reasons (plan.Plan.CheckApplicable), or a state of another package.
 func checkApplyInputs(p *plan.Plan, rest *Client, st *State) error {
 	if p == nil || rest == nil || st == nil {
 		return errors.New("ghcr: Apply needs a plan, a REST client and a state")
 	}
 	if p.Schema != plan.Schema {
 		return fmt.Errorf("ghcr: plan schema %q, this regtidy reads %q", p.Schema, plan.Schema)
+	}
+	if err := p.CheckApplicable(); err != nil {
+		return fmt.Errorf("ghcr: %w", err)
 	}
 	owner, name, err := ParseRepository(p.Repository)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
 )
 
@@ -15,7 +16,8 @@ import (
 // Apply deletes nothing it has not checked, so it stops.
 var ErrCheck = errors.New("re-check of the live tags failed")
 
-// check resolves the live tags before the first delete and records what they protect.
+// check resolves the live tags before the first delete and records what they protect; it refuses
+// a plan most of whose deleted tags are missing for no reason the state or journal records.
 func (a *applier) check(ctx context.Context) error {
 	prot, err := a.liveProtected(ctx)
 	if err != nil {
@@ -23,6 +25,42 @@ func (a *applier) check(ctx context.Context) error {
 	}
 	a.protected = prot
 	a.lastCheck = a.now()
+	return a.checkMissing()
+}
+
+// checkMissing refuses a plan most of whose deleted tags the first check did not find: a plan of
+// another package (plan.CheckMissing). Deletes go by version id, and the state is the package's
+// own record, so a planned version is accounted for, whatever became of its tags, when the state
+// lists its id as a version of this package or records it deleted or refused, or the journal
+// records deleting it: a run whose state was saved, or an earlier listing's, resumes. Versions
+// without an id are never deleted and do not count.
+func (a *applier) checkMissing() error {
+	tags, _, versions, err := plan.JournaledDeletes(a.opt.JournalPath, a.p.Repository)
+	if err != nil {
+		return err
+	}
+	planned := 0
+	var missing []string
+	for _, it := range a.items {
+		_, deleted := a.st.Deleted[it.v.ID]
+		_, refused := a.st.Undeletable[it.v.ID]
+		sv, listed := a.st.Versions[it.v.Digest]
+		if it.v.ID == 0 || deleted || refused || versions[it.v.ID] || listed && sv.ID == it.v.ID {
+			continue
+		}
+		for _, t := range it.v.Tags {
+			if tags[t] {
+				continue
+			}
+			planned++
+			if !a.live[t] {
+				missing = append(missing, t)
+			}
+		}
+	}
+	if err := plan.CheckMissing(a.p.Repository, planned, missing); err != nil {
+		return fmt.Errorf("ghcr: %w", err)
+	}
 	return nil
 }
 
@@ -64,6 +102,10 @@ func (a *applier) liveProtected(ctx context.Context) (map[string]string, error) 
 	}
 	a.res.Checks.Runs++
 	a.res.Checks.Tags += len(live)
+	a.live = make(map[string]bool, len(live))
+	for _, t := range live {
+		a.live[t] = true
+	}
 	referrerTags := map[string][]string{}
 	var names []string
 	for _, t := range live {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/regtidy/regtidy/inventory"
@@ -67,6 +68,8 @@ type applier struct {
 
 	protected map[string]string
 	lastCheck time.Time
+	// live holds the tags the last check listed.
+	live map[string]bool
 
 	res            ApplyResult
 	requestsBefore int
@@ -77,6 +80,8 @@ type applier struct {
 	stopErr        error // the budget was spent, or the token refused
 	abortErr       error // the journal or a re-check failed
 	saveErr        error
+	// lockLost is set, from the lock's refresher, when the run's lock was lost.
+	lockLost atomic.Pointer[error]
 	// forbidden are 403 refusals not recorded in the state yet (see refused).
 	forbidden []DeleteResult
 }
@@ -320,6 +325,9 @@ func (a *applier) run(ctx context.Context) {
 }
 
 func (a *applier) canLaunch(ctx context.Context) bool {
+	if lost := a.lockLost.Load(); lost != nil && a.abortErr == nil {
+		a.abortErr = *lost
+	}
 	return a.stopErr == nil && a.abortErr == nil && ctx.Err() == nil
 }
 
