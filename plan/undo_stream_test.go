@@ -194,6 +194,7 @@ func TestUndoFoldKeepsNoManifestBytes(t *testing.T) {
 	if len(entries) != records {
 		t.Fatalf("%d entries, want %d", len(entries), records)
 	}
+	t.Logf("%d manifests of %d bytes: %d bytes held after folding", records, size, held)
 	if total := int64(records * size); held > total/10 {
 		t.Errorf("the folded journal holds %d bytes, over a tenth of its manifests' %d", held, total)
 	}

@@ -84,11 +84,13 @@ func startWorld(ctx context.Context, dir string, scale float64) (*regtest.World,
 
 // step is one measured regtidy command of the sequence.
 type step struct {
-	name string
-	args []string
-	peak int64 // bytes, the process's maximum resident set size
-	wall time.Duration
-	out  string
+	name  string
+	args  []string
+	bin   string // the regtidy binary, if not the run's
+	again bool   // apply once more (for another undo): its journal starts afresh
+	peak  int64  // bytes, the process's maximum resident set size
+	wall  time.Duration
+	out   string
 }
 
 // benchMemory runs report, plan, apply and undo of the full case one after the other, each as its
@@ -101,7 +103,9 @@ func benchMemory(ctx context.Context, args []string) error {
 	dir := fs.String("dir", "", "where the world (registry storage, git history, run metadata) lives, reused between runs (required)")
 	keep := fs.Bool("keep", false, "keep the run's files (cache, plan, journal) under --dir")
 	workDir := fs.String("work", "", "the run's files here, kept (default: a new directory under --dir); a kept run's plan serves --steps apply,undo")
-	only := fs.String("steps", "report,plan,apply,undo", "the commands to run, in this order (apply needs the plan in --work, undo apply's journal)")
+	prebuilt := fs.String("regtidy", "", "run this regtidy binary (default: build this checkout's)")
+	compare := fs.String("compare-undo", "", "comma-separated regtidy binaries: after the steps, apply again and undo with each (same registry, same plan)")
+	only := fs.String("steps", "report,plan,apply,undo", "the commands to run, in this order (apply needs the plan in --work, undo apply's journal; undo-dry-run is undo --dry-run)")
 	fs.Parse(args) //nolint:errcheck // ExitOnError
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -123,9 +127,11 @@ func benchMemory(ctx context.Context, args []string) error {
 			defer os.RemoveAll(work)
 		}
 	}
-	bin, err := buildRegtidy(ctx, work)
-	if err != nil {
-		return err
+	bin := *prebuilt
+	if bin == "" {
+		if bin, err = buildRegtidy(ctx, work); err != nil {
+			return err
+		}
 	}
 	pol, err := w.Policy(examples.OpenHands)
 	if err != nil {
@@ -148,6 +154,7 @@ func benchMemory(ctx context.Context, args []string) error {
 		{name: "plan", args: []string{"plan", repo, "--policy", polPath, "--now", wc.Now.Format(time.RFC3339), "-o", planPath}},
 		{name: "apply", args: []string{"apply", planPath, "--journal", journal}},
 		{name: "undo", args: []string{"undo", journal}},
+		{name: "undo-dry-run", args: []string{"undo", journal, "--dry-run"}},
 	} {
 		if want[s.name] {
 			steps = append(steps, s)
@@ -159,10 +166,27 @@ func benchMemory(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	for _, other := range strings.Split(*compare, ",") {
+		if other = strings.TrimSpace(other); other == "" {
+			continue
+		}
+		steps = append(steps,
+			&step{name: "apply", args: []string{"apply", planPath, "--journal", journal}, again: true},
+			&step{name: "undo", args: []string{"undo", journal}, bin: other})
+	}
 	for _, s := range steps {
-		fmt.Fprintf(os.Stderr, "regtidy %s ...\n", s.name)
+		if s.again {
+			if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		b := bin
+		if s.bin != "" {
+			b = s.bin
+		}
+		fmt.Fprintf(os.Stderr, "regtidy %s (%s) ...\n", s.name, b)
 		s.args = append(s.args, common...)
-		if err := runPeak(ctx, bin, s); err != nil {
+		if err := runPeak(ctx, b, s); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "  %s, peak RSS %s\n", sec(s.wall), mb(s.peak))
@@ -188,7 +212,15 @@ func benchMemory(ctx context.Context, args []string) error {
 	p("| command | wall time | peak RSS | what it did |")
 	p("| --- | ---: | ---: | --- |")
 	for _, s := range steps {
-		p("| `regtidy %s` | %s | %s (%s) | %s |", s.name, sec(s.wall), mb(s.peak), mib(s.peak), s.out)
+		name := strings.Join(append([]string{"regtidy", s.args[0]}, flagsOf(s.args)...), " ")
+		note := ""
+		if s.bin != "" {
+			note = " (" + filepath.Base(s.bin) + ")"
+		}
+		if s.again {
+			note = " (again)"
+		}
+		p("| `%s`%s | %s | %s (%s) | %s |", name, note, sec(s.wall), mb(s.peak), mib(s.peak), s.out)
 	}
 	p("")
 	p("Plan file %s, journal %s. Tags before apply: %d; after undo: %d.", size(planPath), size(journal), before, after)
@@ -199,6 +231,17 @@ func benchMemory(ctx context.Context, args []string) error {
 		return fmt.Errorf("undo left %d tags, the repository had %d before apply", after, before)
 	}
 	return nil
+}
+
+// flagsOf returns the flags of a command line that say how it ran (--dry-run).
+func flagsOf(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if a == "--dry-run" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // countTags lists repo's tags and counts them.
@@ -245,12 +288,18 @@ func runPeak(ctx context.Context, bin string, s *step) error {
 	return nil
 }
 
-// summaryLine picks the line of a command's table output that says what it did.
+// summaryLine picks the line of a command's table output that says what it did, without the
+// repository (its registry port changes from run to run).
 func summaryLine(name, out string) string {
-	want := map[string]string{"report": "tags", "plan": "delete", "apply": "deleted", "undo": "restored"}[name]
 	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); l != "" && strings.Contains(strings.ToLower(l), want) {
-			return strings.ReplaceAll(l, "|", "/")
+		f := strings.Fields(l)
+		switch {
+		case name == "report" && len(f) == 2 && f[0] == "Tags":
+			return f[1] + " tags listed, resolved and fetched"
+		case name == "plan" && len(f) >= 5 && f[0] == "total":
+			return fmt.Sprintf("keeps %s tags, deletes %s tags; keeps %s manifests, deletes %s", f[1], f[2], f[3], f[4])
+		case (name == "apply" || name == "undo" || name == "undo-dry-run") && len(f) > 1 && strings.HasPrefix(f[0], "127.0.0.1:"):
+			return strings.TrimPrefix(strings.Join(f[1:], " "), ": ")
 		}
 	}
 	return "-"
