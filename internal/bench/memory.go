@@ -105,6 +105,7 @@ func benchMemory(ctx context.Context, args []string) error {
 	workDir := fs.String("work", "", "the run's files here, kept (default: a new directory under --dir); a kept run's plan serves --steps apply,undo")
 	prebuilt := fs.String("regtidy", "", "run this regtidy binary (default: build this checkout's)")
 	compare := fs.String("compare-undo", "", "comma-separated regtidy binaries: after the steps, apply again and undo with each (same registry, same plan)")
+	grow := fs.Int("grow-journal", 0, "after the steps: undo --dry-run, with the run's regtidy and each --compare-undo instead of their apply and undo, of a journal of this many deleted tags grown from apply's (see growJournal)")
 	only := fs.String("steps", "report,plan,apply,undo", "the commands to run, in this order (apply needs the plan in --work, undo apply's journal; undo-dry-run is undo --dry-run)")
 	fs.Parse(args) //nolint:errcheck // ExitOnError
 	want := map[string]bool{}
@@ -167,29 +168,54 @@ func benchMemory(ctx context.Context, args []string) error {
 		}
 	}
 	for _, other := range strings.Split(*compare, ",") {
-		if other = strings.TrimSpace(other); other == "" {
+		if other = strings.TrimSpace(other); other == "" || *grow > 0 {
 			continue
 		}
 		steps = append(steps,
 			&step{name: "apply", args: []string{"apply", planPath, "--journal", journal}, again: true},
 			&step{name: "undo", args: []string{"undo", journal}, bin: other})
 	}
-	for _, s := range steps {
-		if s.again {
-			if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+	run := func(steps []*step) error {
+		for _, s := range steps {
+			if s.again {
+				if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
+			b := bin
+			if s.bin != "" {
+				b = s.bin
+			}
+			fmt.Fprintf(os.Stderr, "regtidy %s (%s) ...\n", s.name, b)
+			s.args = append(s.args, common...)
+			if err := runPeak(ctx, b, s); err != nil {
 				return err
 			}
+			fmt.Fprintf(os.Stderr, "  %s, peak RSS %s\n", sec(s.wall), mb(s.peak))
 		}
-		b := bin
-		if s.bin != "" {
-			b = s.bin
-		}
-		fmt.Fprintf(os.Stderr, "regtidy %s (%s) ...\n", s.name, b)
-		s.args = append(s.args, common...)
-		if err := runPeak(ctx, b, s); err != nil {
+		return nil
+	}
+	if err := run(steps); err != nil {
+		return err
+	}
+	if *grow > 0 {
+		grown := filepath.Join(work, "grown.journal.jsonl")
+		n, err := growJournal(journal, grown, repo, *grow)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "  %s, peak RSS %s\n", sec(s.wall), mb(s.peak))
+		fmt.Fprintf(os.Stderr, "grew %s to %d tags in %s\n", journal, n, grown)
+		var dry []*step
+		for _, b := range append([]string{bin}, strings.Split(*compare, ",")...) {
+			if b = strings.TrimSpace(b); b != "" {
+				dry = append(dry, &step{name: "undo-dry-run", args: []string{"undo", grown, "--dry-run"}, bin: b})
+			}
+		}
+		if err := run(dry); err != nil {
+			return err
+		}
+		steps = append(steps, dry...)
+		journal = grown
 	}
 	after, err := countTags(ctx, repo)
 	if err != nil {
