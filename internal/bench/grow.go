@@ -15,9 +15,9 @@ import (
 // src (a real apply's): its header with the repository set to repo, then, copy after copy, each
 // manifest record of src with its manifest given a "copy" annotation (so a new digest, and the
 // same size give or take a few bytes) and its tags a "-cK" suffix, each followed by its outcome
-// records, until at least n tags are journaled. None of these tags exist in the registry, so an undo of the
-// journal finds every one absent, as right after apply; run it with --dry-run, since the copies'
-// manifests were never pushed. It returns the number of tags written.
+// records, until at least n tags are journaled. None of these tags exist in the registry, so an
+// undo of the journal finds every one absent, as right after apply; run it with --dry-run, since
+// the copies' manifests were never pushed. It returns the number of tags written.
 func growJournal(src, out, repo string, n int) (int, error) {
 	b, err := os.ReadFile(src)
 	if err != nil {
