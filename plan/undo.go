@@ -116,11 +116,8 @@ func (f UndoFailure) Unwrap() error { return f.Err }
 // so its journal holds the tagged manifests but not their untagged children: those are the
 // registry's until its garbage collection.) The error wraps ErrPartial when anything failed.
 func Undo(ctx context.Context, journal io.Reader, t registry.Target, opt UndoOptions) (*UndoResult, error) {
-	recs, err := ReadJournal(journal)
-	if err != nil {
-		return nil, err
-	}
-	entries, repo, err := undoEntries(recs)
+	j := newUndoJournal(journal)
+	entries, repo, err := j.fold()
 	if err != nil {
 		return nil, err
 	}
@@ -130,14 +127,14 @@ func Undo(ctx context.Context, journal io.Reader, t registry.Target, opt UndoOpt
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	u := &undoer{repo: repo, t: &countingTarget{Target: t}, opt: opt, entries: entries, failed: map[string]bool{}}
+	u := &undoer{repo: repo, t: &countingTarget{Target: t}, opt: opt, journal: j, entries: entries, failed: map[string]bool{}}
 	u.res.Repository = repo
 	u.res.DryRun = opt.DryRun
 	for _, e := range entries {
 		if e.byDigest {
 			u.total++
 		}
-		u.total += len(e.restoreTags())
+		u.total += e.restoreCount()
 	}
 
 	for _, level := range u.heights() {
@@ -149,7 +146,7 @@ func Undo(ctx context.Context, journal io.Reader, t registry.Target, opt UndoOpt
 	if err := ctx.Err(); err != nil {
 		return u.finish(), err
 	}
-	var all []*undoEntry
+	all := make([]*undoEntry, 0, len(entries))
 	for _, e := range entries {
 		all = append(all, e)
 	}
@@ -169,85 +166,167 @@ func Undo(ctx context.Context, journal io.Reader, t registry.Target, opt UndoOpt
 	return res, nil
 }
 
-// undoEntry is everything the journal says about one digest.
+// undoEntry is everything undo keeps about one digest while it works: where the journal holds its
+// bytes, not the bytes, when the journal can be read again (see undoJournal).
 type undoEntry struct {
 	digest    string
 	mediaType string
-	raw       []byte
-	children  []string // index children, from raw
-	blobs     []string // config and layers, from raw
+	// off and n locate the last manifest record naming the digest in the journal; raw holds its
+	// bytes instead when the journal cannot be read again.
+	off int64
+	n   int
+	raw []byte
+	// children are the index's children, kept for entries restored by digest (children first).
+	children []string
 	// byDigest: journaled for a delete by digest (whatever the outcome): restore it if absent.
 	byDigest bool
-	tags     map[string]*tagState
-	order    []string // tag names in journal order
+	// tags are the journaled tags in journal order; byName indexes them once there are many.
+	tags   []tagState
+	byName map[string]int
 }
 
 // tagState is what the journal says about one tag of a digest.
 type tagState struct {
+	name string
 	// notAttempted: the last intent naming the tag was followed by a not-attempted outcome.
 	notAttempted bool
+}
+
+// manyTags is the tag count from which an entry indexes its tags by name.
+const manyTags = 16
+
+// tag returns the state of the named tag, nil if the journal never named it for this digest.
+func (e *undoEntry) tag(name string) *tagState {
+	if e.byName != nil {
+		if i, ok := e.byName[name]; ok {
+			return &e.tags[i]
+		}
+		return nil
+	}
+	for i := range e.tags {
+		if e.tags[i].name == name {
+			return &e.tags[i]
+		}
+	}
+	return nil
+}
+
+// addTag records an intent naming the tag: it is to be restored again, whatever came before.
+func (e *undoEntry) addTag(name string) {
+	if s := e.tag(name); s != nil {
+		s.notAttempted = false
+		return
+	}
+	e.tags = append(e.tags, tagState{name: name})
+	if e.byName != nil {
+		e.byName[name] = len(e.tags) - 1
+	} else if len(e.tags) > manyTags {
+		e.byName = make(map[string]int, len(e.tags))
+		for i, s := range e.tags {
+			e.byName[s.name] = i
+		}
+	}
 }
 
 // restoreTags returns the tags to put back if absent: every journaled tag whose delete was
 // attempted (or may have been: no outcome), in journal order.
 func (e *undoEntry) restoreTags() []string {
 	var out []string
-	for _, name := range e.order {
-		if !e.tags[name].notAttempted {
-			out = append(out, name)
+	for _, s := range e.tags {
+		if !s.notAttempted {
+			out = append(out, s.name)
 		}
 	}
 	return out
 }
 
-// undoEntries folds journal records into entries by digest and returns the repository.
-func undoEntries(recs []JournalRecord) (map[string]*undoEntry, string, error) {
+// restoreCount is len(e.restoreTags()) without the list.
+func (e *undoEntry) restoreCount() int {
+	n := 0
+	for _, s := range e.tags {
+		if !s.notAttempted {
+			n++
+		}
+	}
+	return n
+}
+
+// undoJournal is the journal Undo reads: once, record by record, to fold it into entries, then
+// again at each manifest's record when its bytes are pushed, if the reader allows (an io.ReaderAt
+// that is also an io.Seeker, as a file or a bytes.Reader). So undo holds a few fields per digest,
+// not every record with its manifest's bytes; a journal it cannot read again (a pipe) has its
+// manifests' bytes kept in memory instead.
+type undoJournal struct {
+	r    io.Reader
+	at   io.ReaderAt // nil: keep the bytes
+	base int64       // where r stood in at when Undo started
+}
+
+func newUndoJournal(r io.Reader) *undoJournal {
+	j := &undoJournal{r: r}
+	at, ok := r.(io.ReaderAt)
+	sk, ok2 := r.(io.Seeker)
+	if ok && ok2 {
+		if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			j.at, j.base = at, pos
+		}
+	}
+	return j
+}
+
+// fold reads the journal's records into entries by digest and returns the repository.
+func (j *undoJournal) fold() (map[string]*undoEntry, string, error) {
 	repo := ""
 	entries := map[string]*undoEntry{}
-	for i, r := range recs {
+	mediaTypes := map[string]string{} // one string per media type, not one per entry
+	s := newJournalScanner(j.r)
+	for i := 1; s.next(); i++ {
+		r := &s.rec
 		switch r.Type {
 		case RecordHeader:
 			if repo != "" && r.Repository != repo {
-				return nil, "", fmt.Errorf("%w: record %d: repository %s, earlier records %s", ErrJournal, i+1, r.Repository, repo)
+				return nil, "", fmt.Errorf("%w: record %d: repository %s, earlier records %s", ErrJournal, i, r.Repository, repo)
 			}
 			repo = r.Repository
 		case RecordManifest:
 			if !bytesMatch(r.Digest, r.Raw) {
-				return nil, "", fmt.Errorf("%w: record %d: the bytes journaled for %s do not match it", ErrJournal, i+1, r.Digest)
+				return nil, "", fmt.Errorf("%w: record %d: the bytes journaled for %s do not match it", ErrJournal, i, r.Digest)
 			}
 			e := entries[r.Digest]
 			if e == nil {
-				e = &undoEntry{digest: r.Digest, tags: map[string]*tagState{}}
-				if m, err := inventory.ParseManifest(r.Digest, r.MediaType, r.Raw, nil); err == nil {
-					for _, c := range m.Manifests {
-						e.children = append(e.children, c.Digest)
-					}
-					for b := range m.Blobs() {
-						e.blobs = append(e.blobs, b.Digest)
-					}
-				}
+				e = &undoEntry{digest: r.Digest}
 				entries[r.Digest] = e
 			}
-			e.mediaType, e.raw = r.MediaType, r.Raw
-			for _, tag := range r.Tags {
-				s := e.tags[tag]
-				if s == nil {
-					s = &tagState{}
-					e.tags[tag] = s
-					e.order = append(e.order, tag)
-				}
-				s.notAttempted = false
+			mt, ok := mediaTypes[r.MediaType]
+			if !ok {
+				mt = r.MediaType
+				mediaTypes[mt] = mt
 			}
-			e.byDigest = e.byDigest || r.By == ModeDigest
+			e.mediaType = mt
+			if j.at != nil {
+				e.off, e.n = j.base+s.recOff, s.recLen
+			} else {
+				e.raw = r.Raw
+			}
+			for _, tag := range r.Tags {
+				e.addTag(tag)
+			}
+			if r.By == ModeDigest && !e.byDigest {
+				e.byDigest = true
+				e.children = indexChildren(r.Digest, r.MediaType, r.Raw)
+			}
 		case RecordOutcome:
 			e := entries[r.Digest]
 			if e == nil || r.Tag == "" || r.Outcome != OutcomeNotAttempted {
 				continue // undo asks the registry what is gone; only "not attempted" is certain
 			}
-			if s := e.tags[r.Tag]; s != nil {
-				s.notAttempted = true
+			if st := e.tag(r.Tag); st != nil {
+				st.notAttempted = true
 			}
 		}
+	}
+	if s.err != nil {
+		return nil, "", s.err
 	}
 	if repo == "" {
 		return nil, "", fmt.Errorf("%w: no repository in the header", ErrJournal)
@@ -255,11 +334,41 @@ func undoEntries(recs []JournalRecord) (map[string]*undoEntry, string, error) {
 	return entries, repo, nil
 }
 
+// raw returns the bytes journaled for e, reading its record again if they were not kept.
+func (j *undoJournal) raw(e *undoEntry) ([]byte, error) {
+	if j.at == nil {
+		return e.raw, nil
+	}
+	rec, err := recordAt(j.at, e.off, e.n)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Type != RecordManifest || rec.Digest != e.digest || !bytesMatch(e.digest, rec.Raw) {
+		return nil, fmt.Errorf("%w: the record of %s at byte %d changed since undo read it", ErrJournal, e.digest, e.off)
+	}
+	return rec.Raw, nil
+}
+
+// indexChildren returns the digests of an index's children (nil for an image manifest or bytes
+// that do not parse).
+func indexChildren(digest, mediaType string, raw []byte) []string {
+	m, err := inventory.ParseManifest(digest, mediaType, raw, nil)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range m.Manifests {
+		out = append(out, c.Digest)
+	}
+	return out
+}
+
 // undoer is one run of Undo.
 type undoer struct {
 	repo    string
 	t       *countingTarget
 	opt     UndoOptions
+	journal *undoJournal
 	entries map[string]*undoEntry
 
 	mu     sync.Mutex
@@ -336,8 +445,13 @@ func (u *undoer) restoreManifest(ctx context.Context, e *undoEntry) {
 		return
 	}
 	if !u.opt.DryRun {
-		if err := u.t.PushManifest(ctx, u.repo, e.digest, e.mediaType, e.raw); err != nil {
-			u.failManifest(e, u.diagnose(ctx, e, "", err))
+		raw, err := u.journal.raw(e)
+		if err != nil {
+			u.failManifest(e, UndoFailure{Digest: e.digest, Err: err})
+			return
+		}
+		if err := u.t.PushManifest(ctx, u.repo, e.digest, e.mediaType, raw); err != nil {
+			u.failManifest(e, u.diagnose(ctx, e, raw, "", err))
 			return
 		}
 	}
@@ -380,8 +494,13 @@ func (u *undoer) restoreTag(ctx context.Context, e *undoEntry, tag string, manif
 		return
 	}
 	if !u.opt.DryRun {
-		if err := u.t.PushManifest(ctx, u.repo, tag, e.mediaType, e.raw); err != nil {
-			u.fail(u.diagnose(ctx, e, tag, err))
+		raw, err := u.journal.raw(e)
+		if err != nil {
+			u.fail(UndoFailure{Digest: e.digest, Tag: tag, Err: err})
+			return
+		}
+		if err := u.t.PushManifest(ctx, u.repo, tag, e.mediaType, raw); err != nil {
+			u.fail(u.diagnose(ctx, e, raw, tag, err))
 			return
 		}
 	}
@@ -390,15 +509,21 @@ func (u *undoer) restoreTag(ctx context.Context, e *undoEntry, tag string, manif
 	})
 }
 
-// diagnose turns a failed push into a failure saying which blobs or children are missing.
-func (u *undoer) diagnose(ctx context.Context, e *undoEntry, tag string, pushErr error) UndoFailure {
+// diagnose turns a failed push of raw, e's bytes, into a failure saying which blobs or children
+// are missing.
+func (u *undoer) diagnose(ctx context.Context, e *undoEntry, raw []byte, tag string, pushErr error) UndoFailure {
 	f := UndoFailure{Digest: e.digest, Tag: tag, Err: pushErr}
-	for _, b := range e.blobs {
-		if ok, err := u.t.BlobExists(ctx, u.repo, b); err == nil && !ok {
-			f.MissingBlobs = append(f.MissingBlobs, b)
+	m, err := inventory.ParseManifest(e.digest, e.mediaType, raw, nil)
+	if err != nil {
+		return f
+	}
+	for b := range m.Blobs() {
+		if ok, err := u.t.BlobExists(ctx, u.repo, b.Digest); err == nil && !ok {
+			f.MissingBlobs = append(f.MissingBlobs, b.Digest)
 		}
 	}
-	for _, c := range e.children {
+	for _, c := range m.Manifests {
+		c := c.Digest
 		if _, err := u.t.Resolve(ctx, u.repo, c); errors.Is(err, registry.ErrNotFound) {
 			f.MissingChildren = append(f.MissingChildren, c)
 		}

@@ -183,9 +183,9 @@ func TestUndoEntriesFromJournal(t *testing.T) {
 		}, []string{"a", "b"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			entries, repo, err := undoEntries(tc.recs)
+			entries, repo, err := foldRecords(t, tc.recs)
 			if err != nil || repo != "r/x" {
-				t.Fatalf("undoEntries: repo %q, err %v", repo, err)
+				t.Fatalf("fold: repo %q, err %v", repo, err)
 			}
 			e := entries[d]
 			if diff := cmp.Diff(tc.wantTags, e.restoreTags()); diff != "" {
@@ -214,9 +214,22 @@ func TestUndoRefusesBadJournal(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := undoEntries(tc.recs); !errors.Is(err, ErrJournal) {
-				t.Errorf("undoEntries: err %v, want ErrJournal", err)
+			if _, _, err := foldRecords(t, tc.recs); !errors.Is(err, ErrJournal) {
+				t.Errorf("fold: err %v, want ErrJournal", err)
 			}
 		})
 	}
+}
+
+// foldRecords writes recs as a journal and folds it as Undo does.
+func foldRecords(t *testing.T, recs []JournalRecord) (map[string]*undoEntry, string, error) {
+	t.Helper()
+	var b bytes.Buffer
+	w := newJournalWriter(&b)
+	for _, r := range recs {
+		if err := w.write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newUndoJournal(bytes.NewReader(b.Bytes())).fold()
 }

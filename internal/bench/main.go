@@ -4,6 +4,7 @@
 //
 //	go run ./internal/bench report --scale 1 --dir /var/tmp/regtidy-bench
 //	go run ./internal/bench serve --scale 1 --dir /var/tmp/regtidy-bench   (serve it for runs by hand)
+//	go run ./internal/bench memory --scale 1 --dir /var/tmp/regtidy-world  (peak memory of report, plan, apply, undo)
 //
 // regtidy itself runs as a subprocess (built from this checkout), so its peak memory is its own.
 package main
@@ -32,6 +33,10 @@ func main() {
 		err = benchGHCR(ctx, os.Args[2:])
 	case "serve":
 		err = benchServe(ctx, os.Args[2:])
+	case "memory":
+		err = benchMemory(ctx, os.Args[2:])
+	case "peak":
+		err = benchPeak(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -42,7 +47,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bench report|ghcr|serve [flags]")
+	fmt.Fprintln(os.Stderr, "usage: bench report|ghcr|serve|memory [flags]")
 	os.Exit(2)
 }
 
