@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/regtidy/regtidy/plan"
-	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/spf13/cobra"
 )
 
@@ -25,18 +24,28 @@ and reported.`,
 			if err := o.checkFormat(); err != nil {
 				return err
 			}
-			data, err := os.ReadFile(args[0])
+			// The journal of a whole-case apply is some 180 MB: it is streamed by plan.Undo,
+			// which reads each manifest's bytes back from the file when it pushes them, not
+			// held in memory. Its first header says whose journal it is.
+			f, err := os.Open(args[0])
 			if err != nil {
 				return err
 			}
-			recs, err := plan.ReadJournal(bytes.NewReader(data))
+			defer f.Close()
+			h, err := plan.ReadJournalHeader(f)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if ghcr.IsVersionJournal(recs) {
-				return o.undoGHCR(cmd.Context(), recs[0].Repository, data, dryRun)
+			if h.Mode == plan.ModeVersion {
+				data, err := os.ReadFile(args[0])
+				if err != nil {
+					return err
+				}
+				return o.undoGHCR(cmd.Context(), h.Repository, data, dryRun)
 			}
-			f := bytes.NewReader(data)
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -49,7 +58,7 @@ and reported.`,
 			})
 			pr.wait()
 			if err != nil && res == nil {
-				return err
+				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			if o.output == "json" {
 				if werr := o.writeJSON(res); werr != nil {
@@ -91,8 +100,8 @@ func newVerifyCmd(o *rootOptions) *cobra.Command {
 		Short: "Check that kept tags still resolve whole: manifests, children, config and layer blobs",
 		Long: `verify resolves each tag and checks every manifest it reaches (index children, nested indexes)
 and every config and layer blob by HEAD. Run it after apply and after the registry's garbage
-collection: distribution's garbage-collect --delete-untagged has an open bug that removes the
-children of manifest lists still in use (distribution issue #3004). With --plan it checks the
+collection: on distribution v2, garbage-collect --delete-untagged also removes the children of
+manifest lists still in use (distribution issue #3004; v3 keeps them). With --plan it checks the
 plan's kept tags; with tags, those; otherwise every tag.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

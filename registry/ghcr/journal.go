@@ -62,14 +62,3 @@ func (j *journal) write(r plan.JournalRecord) error {
 	}
 	return nil
 }
-
-// IsVersionJournal reports whether a journal's records come from version-mode runs (GHCR: undo
-// them with Undo, not plan.Undo). It looks at the first header.
-func IsVersionJournal(recs []plan.JournalRecord) bool {
-	for _, r := range recs {
-		if r.Type == plan.RecordHeader {
-			return r.Mode == plan.ModeVersion
-		}
-	}
-	return false
-}

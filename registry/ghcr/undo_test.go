@@ -33,8 +33,8 @@ func TestUndoRestoresEveryDeletedVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := checkJournal(t, data)
-	if !IsVersionJournal(recs) {
-		t.Error("IsVersionJournal: false for an Apply journal")
+	if h := recs[0]; h.Type != plan.RecordHeader || h.Mode != plan.ModeVersion {
+		t.Errorf("first record %+v: want a version-mode header, which undo goes by", h)
 	}
 
 	// Undo within budget-limited runs, as a user with a small token would.
