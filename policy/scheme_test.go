@@ -10,7 +10,7 @@ import (
 	"github.com/regtidy/regtidy/plan"
 )
 
-// TestExampleSchemeClassifiesDesignShapes checks that every tag shape DESIGN.md lists gets the
+// TestExampleSchemeClassifiesDesignShapes checks that every tag shape docs/DESIGN.md lists gets the
 // intended kind and fields from examples/openhands.yaml.
 func TestExampleSchemeClassifiesDesignShapes(t *testing.T) {
 	s := examplePolicy(t).Scheme

@@ -12,7 +12,7 @@ import (
 )
 
 // The case: a repository in the shape of ghcr.io/openhands/eval-agent-server after five months
-// without retention (DESIGN.md, "The case it was born from"). FillCase pushes it into a running
+// without retention (docs/DESIGN.md, "The case it was born from"). FillCase pushes it into a running
 // registry; the returned Case tells a test everything it needs to compute expectations on its own.
 
 // Errors of the case fixture.

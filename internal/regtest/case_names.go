@@ -36,7 +36,7 @@ var swebenchRepos = []struct {
 // swebenchTotal is the number of instances in swebenchRepos.
 const swebenchTotal = 2294
 
-// famousInstances come first in every pool, so even the smallest case holds the tags DESIGN.md
+// famousInstances come first in every pool, so even the smallest case holds the tags docs/DESIGN.md
 // quotes (django_1776_django-11099, astropy_1776_astropy-12907).
 var famousInstances = []string{"django__django-11099", "astropy__astropy-12907"}
 
@@ -106,7 +106,7 @@ func dockerInstance(id string) string {
 // "docker.io/swebench/sweb.eval.x86_64.<inst>:latest": "/" became "_s_", ":" became "_tag_", and
 // a slug over 64 characters kept its tag part, cut the last path component to fit, and appended
 // the first 12 hex digits of the full slug's SHA-256. For django_1776_django-11099 this yields
-// the DESIGN.md example "sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0".
+// the docs/DESIGN.md example "sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0".
 func swebSlug(inst string) string {
 	full := "docker.io_s_swebench_s_" + swebPrefix + inst + "_tag_latest"
 	if len(full) <= slugMaxLen {

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// Tag shapes exactly as DESIGN.md lists them ("Real tag shapes").
+// Tag shapes exactly as docs/DESIGN.md lists them ("Real tag shapes").
 var designShapes = map[TagKind][]*regexp.Regexp{
 	KindImage: {
 		regexp.MustCompile(`^[0-9a-f]{7}-[0-9a-f]{7}-sweb\.eval\.x86_64\.[a-z0-9-]+_1776_[a-z0-9-]+-[0-9]+-source-minimal$`),
@@ -38,7 +38,7 @@ func matchesShape(kind TagKind, name string) bool {
 
 func TestSwebSlug(t *testing.T) {
 	tests := []struct{ inst, want string }{
-		// The example DESIGN.md quotes from the real repository.
+		// The example docs/DESIGN.md quotes from the real repository.
 		{"django_1776_django-11099", "sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0"},
 		{"psf_1776_requests-2317", "sweb.eval.x86_64.psf_1776_requests-2317_tag_latest-"},
 	}
@@ -96,7 +96,7 @@ func TestPlanFullScale(t *testing.T) {
 		}
 		names[tag.Name] = true
 		if !matchesShape(tag.Kind, tag.Name) {
-			t.Errorf("%s tag %q matches no DESIGN.md shape", tag.Kind, tag.Name)
+			t.Errorf("%s tag %q matches no docs/DESIGN.md shape", tag.Kind, tag.Name)
 		}
 		if len(tag.Name) > 128 {
 			t.Errorf("tag %q is longer than 128", tag.Name)
@@ -125,7 +125,7 @@ func TestPlanFullScale(t *testing.T) {
 	}
 	if !names["buildcache-source-minimal-sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0-main"] &&
 		!names["buildcache-source-minimal-sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0"] {
-		t.Error("the DESIGN.md buildcache example is missing")
+		t.Error("the docs/DESIGN.md buildcache example is missing")
 	}
 }
 
