@@ -62,12 +62,12 @@ func JournaledDeletes(path, repo string) (tags, digests map[string]bool, version
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrJournal, err)
 	}
 	defer f.Close()
-	recs, err := ReadJournal(f)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
+	// Streamed a record at a time: the journal of a whole-case run holds every deleted
+	// manifest's bytes, some 180 MB.
+	s := newJournalScanner(f)
 	ours := false
-	for _, r := range recs {
+	for s.next() {
+		r := &s.rec
 		switch {
 		case r.Type == RecordHeader:
 			ours = r.Repository == repo
@@ -86,6 +86,9 @@ func JournaledDeletes(path, repo string) (tags, digests map[string]bool, version
 				versions[r.VersionID] = true
 			}
 		}
+	}
+	if s.err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, s.err)
 	}
 	return tags, digests, versions, nil
 }

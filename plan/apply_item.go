@@ -157,8 +157,10 @@ func (a *applier) listedOf(d *Decision) []string {
 // in flight.
 func (a *applier) digestItem(ctx context.Context, d *Decision) {
 	if waiting := a.parentsLeft(d); len(waiting) > 0 {
-		a.log.Info("not deleting a child whose index is still there", "digest", d.Digest, "index", waiting[0])
-		a.addRemaining(1)
+		a.log.Info("not deleting a child while its index is still there", "digest", d.Digest, "index", waiting[0])
+		a.mu.Lock()
+		a.heldBack = append(a.heldBack, d)
+		a.mu.Unlock()
 		return
 	}
 	if !a.relistIfDue(ctx) {

@@ -46,6 +46,9 @@ type applier struct {
 	lastCheck time.Time
 	// checkedMissing: the first preflight checked the plan's deleted tags against the listing.
 	checkedMissing bool
+	// heldBack: digest-mode items that met an index listing them still undeleted (a tagged
+	// index another deleted index lists shares its level); tried again once their level is done.
+	heldBack []*Decision
 
 	// gate is held shared by each digest-mode item until its DELETE is answered, and exclusively
 	// by a re-listing, which so sees no delete in flight.
@@ -145,11 +148,48 @@ func (a *applier) runDigest(ctx context.Context) {
 			break
 		}
 		a.fanOut(ctx, level, a.digestItem, func(*Decision) int { return 1 })
+		a.retryHeldBack(ctx)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// What is still held back waits for an index this run did not delete.
+	a.res.Remaining += len(a.heldBack)
+	a.heldBack = nil
 	if n := len(a.res.DeletedManifests); n > 0 {
 		a.res.AfterApply = fmt.Sprintf("%d manifests were deleted; their blobs stay until the registry's garbage collection runs (distribution: `registry garbage-collect`); run `regtidy verify` after it", n)
+	}
+}
+
+// retryHeldBack tries the items held back during a level again, as long as a pass deletes the
+// indexes some of them waited for: a tagged index listed by another deleted index sits in the
+// same level as it, and is held back when its turn comes while that index's DELETE is still in
+// flight. Its own children, a level down, then find it gone.
+func (a *applier) retryHeldBack(ctx context.Context) {
+	for {
+		a.mu.Lock()
+		held := a.heldBack
+		a.heldBack = nil
+		a.mu.Unlock()
+		if len(held) == 0 {
+			return
+		}
+		ready := held[:0:0]
+		var waiting []*Decision
+		for _, d := range held {
+			if len(a.parentsLeft(d)) == 0 {
+				ready = append(ready, d)
+			} else {
+				waiting = append(waiting, d)
+			}
+		}
+		a.mu.Lock()
+		a.heldBack = append(a.heldBack, waiting...)
+		a.mu.Unlock()
+		if len(ready) == 0 || !a.canStart(ctx) {
+			return
+		}
+		a.total.Add(int64(len(ready)))
+		a.fanOut(ctx, ready, a.digestItem, func(*Decision) int { return 1 })
 	}
 }
 

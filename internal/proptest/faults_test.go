@@ -1,10 +1,11 @@
 package proptest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestPlanApplyUndoUnderFaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg := faultCase(ctx, reg, proxy, c, mode, tally)
+			msg := faultCase(ctx, reg, proxy, c, mode, tally, filepath.Join(t.TempDir(), "journal.jsonl"))
 			tally.addProxy(proxy)
 			reg.Close()
 			if msg != "" {
@@ -119,7 +120,7 @@ func TestPlanApplyUndoUnderFaults(t *testing.T) {
 }
 
 // faultCase runs one case in one mode under faults; it returns what went wrong, or "".
-func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Proxy, c *planCase, mode plan.Mode, tally *faultTally) string {
+func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Proxy, c *planCase, mode plan.Mode, tally *faultTally, journal string) string {
 	repo := reg.Host + "/prop/faults"
 	direct := registry.New()
 	proxy.SetEnabled(false)
@@ -162,13 +163,13 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 		return "plan made under faults:\n" + msg
 	}
 
-	// Apply until a run reports success.
-	var journal bytes.Buffer
+	// Apply until a run reports success, journaling to a file as the CLI does: a later run reads
+	// what the earlier ones deleted.
 	for runs = 1; ; runs++ {
 		if runs > maxRuns {
 			return fmt.Sprintf("apply not done after %d runs", maxRuns)
 		}
-		res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, Journal: &journal, Concurrency: 4, DeleteTimeout: time.Minute})
+		res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4, DeleteTimeout: time.Minute})
 		got, cerr := check()
 		if cerr != nil {
 			return cerr.Error()
@@ -193,10 +194,7 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 			return fmt.Sprintf("apply run %d: no error, but failed %+v", runs, res.Failed)
 		}
 		if res.Partial() {
-			// Held back for another run (TestKnownBugDigestModeSkipsTaggedNestedIndexes): the
-			// result says so.
-			tally.errors["apply "+string(mode)]++
-			continue
+			return fmt.Sprintf("apply run %d: no error, but %d deletes left", runs, res.Remaining)
 		}
 		if d := diffState(want, got); d != "" {
 			return fmt.Sprintf("apply run %d reported success, but the registry is not as planned (a failure swallowed):\n%s", runs, d)
@@ -210,7 +208,12 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 		if runs > maxRuns {
 			return fmt.Sprintf("undo not done after %d runs", maxRuns)
 		}
-		res, err := plan.Undo(ctx, bytes.NewReader(journal.Bytes()), client, plan.UndoOptions{Concurrency: 4})
+		jf, err := os.Open(journal)
+		if err != nil {
+			return err.Error()
+		}
+		res, err := plan.Undo(ctx, jf, client, plan.UndoOptions{Concurrency: 4})
+		jf.Close()
 		if err != nil {
 			if res != nil && !res.Partial() {
 				return fmt.Sprintf("undo run %d: error %v, but the result is not partial", runs, err)
