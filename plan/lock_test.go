@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/regtidy/regtidy/internal/ghcremu"
 )
 
 // TestTwoAppliesAtOnceOneIsRefused starts a second apply of the same plan while the first one is
@@ -105,36 +107,18 @@ func TestTwoAppliesAtOnceOneIsRefused(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestAnExpiredLockIsTakenOver: a lock refuses others until it expires; then exactly one run
 // takes it over, and the old holder finds it lost. Time is a fake clock.
 func TestAnExpiredLockIsTakenOver(t *testing.T) {
 	ctx := t.Context()
-	clock := &fakeClock{now: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)}
+	clock := ghcremu.NewFakeClock(time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC))
 	key := filepath.Join(t.TempDir(), "j.lock")
 	opt := LockOptions{Expiry: 10 * time.Minute, Now: clock.Now, Purpose: "apply r/x"}
 	old, err := AcquireLock(ctx, FileLockStore{}, key, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(9 * time.Minute)
+	clock.Advance(9 * time.Minute)
 	_, err = AcquireLock(ctx, FileLockStore{}, key, opt)
 	var le *LockedError
 	if !errors.As(err, &le) || le.Holder.Token != old.Info().Token || !strings.Contains(err.Error(), "apply r/x") {
@@ -143,11 +127,11 @@ func TestAnExpiredLockIsTakenOver(t *testing.T) {
 	if err := old.Refresh(ctx); err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	clock.Add(9 * time.Minute) // 18 minutes after the start, 9 after the refresh: still held
+	clock.Advance(9 * time.Minute) // 18 minutes after the start, 9 after the refresh: still held
 	if _, err := AcquireLock(ctx, FileLockStore{}, key, opt); !errors.Is(err, ErrLocked) {
 		t.Fatalf("after a refresh: err %v, want ErrLocked", err)
 	}
-	clock.Add(2 * time.Minute) // expired: the holder was killed
+	clock.Advance(2 * time.Minute) // expired: the holder was killed
 	taker, err := AcquireLock(ctx, FileLockStore{}, key, opt)
 	if err != nil {
 		t.Fatalf("taking over the expired lock: %v", err)
@@ -178,7 +162,7 @@ func TestAnExpiredLockIsTakenOver(t *testing.T) {
 func TestApplyTakesOverTheLockOfAKilledRun(t *testing.T) {
 	w := newWorld(t)
 	f := w.f
-	clock := &fakeClock{now: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)}
+	clock := ghcremu.NewFakeClock(time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC))
 	journal := filepath.Join(t.TempDir(), "plan.journal.jsonl")
 	dead := LockInfo{Schema: LockSchema, Token: "dead", PID: 4242, Host: "ci-7", Started: clock.Now().Add(-time.Hour), Expires: clock.Now().Add(5 * time.Minute)}
 	raw, _ := json.Marshal(dead)
@@ -193,7 +177,7 @@ func TestApplyTakesOverTheLockOfAKilledRun(t *testing.T) {
 	if diff := cmp.Diff(before, f.liveTags()); diff != "" {
 		t.Fatalf("the registry changed under a live lock (-before +after):\n%s", diff)
 	}
-	clock.Add(6 * time.Minute)
+	clock.Advance(6 * time.Minute)
 	res, err := Apply(t.Context(), w.plan, f.c, opt)
 	if err != nil {
 		t.Fatalf("Apply after the lock expired: %v", err)
