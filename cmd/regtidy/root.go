@@ -52,7 +52,9 @@ func NewRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 thin images in the registry (compose).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentVersion().String(),
 	}
+	root.SetVersionTemplate("regtidy {{.Version}}\n")
 	o.root = root
 	o.gh.add(o)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
