@@ -19,10 +19,27 @@ const (
 // take tokens over basic auth (ghcr.io among them) accept any user name.
 const DefaultUsername = "regtidy"
 
-// Credentials are a user name and a password or token given explicitly (flags, stdin).
+// GitHub token variables, read in this order when Credentials.GitHubTokenEnv is empty, and the
+// variable GitHub Actions sets to the user that started the workflow.
+const (
+	EnvGitHubToken = "GITHUB_TOKEN"
+	EnvGHToken     = "GH_TOKEN"
+	EnvGitHubActor = "GITHUB_ACTOR"
+)
+
+// Credentials are a user name and a password or token given explicitly (flags, stdin), and where
+// a GitHub token may stand in for registry credentials.
 type Credentials struct {
 	Username string
 	Password string
+	// GitHubHosts are registry hosts (host or host:port) of GitHub's container registry. On these
+	// a GitHub token from the environment (GitHubTokenEnv, else GITHUB_TOKEN, else GH_TOKEN) signs
+	// registry requests when no other credentials are set, so that inside GitHub Actions the one
+	// token that serves the REST API also reads (and pushes) images. "*" matches every host.
+	GitHubHosts []string
+	// GitHubTokenEnv names the variable holding the GitHub token (--token-env); empty means
+	// GITHUB_TOKEN, then GH_TOKEN.
+	GitHubTokenEnv string
 }
 
 // Keychain returns the keychain regtidy resolves credentials with, in this order:
@@ -31,7 +48,9 @@ type Credentials struct {
 //  2. REGTIDY_USERNAME / REGTIDY_PASSWORD, when REGTIDY_PASSWORD is set;
 //  3. the Docker config (~/.docker/config.json or $DOCKER_CONFIG) and its credential helpers,
 //     through go-containerregistry's authn.DefaultKeychain;
-//  4. anonymous.
+//  4. on creds.GitHubHosts only, a GitHub token from the environment (the user name is
+//     GITHUB_ACTOR, else DefaultUsername: the registry accepts any);
+//  5. anonymous.
 //
 // Explicit and environment credentials apply to every registry: regtidy works on one registry at
 // a time. The authenticators it returns remember where they came from, so an ErrUnauthorized error
@@ -67,10 +86,36 @@ func (k *keychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.
 		return nil, fmt.Errorf("credentials for %s from the Docker config: %w", r.RegistryStr(), err)
 	}
 	if auth == authn.Anonymous {
+		if a := k.gitHubToken(r.RegistryStr()); a != nil {
+			return a, nil
+		}
 		return &sourcedAuth{Authenticator: authn.Anonymous, source: "anonymous access (no credentials given, none in " +
 			EnvPassword + " or the Docker config)"}, nil
 	}
 	return &sourcedAuth{Authenticator: auth, source: "the Docker config"}, nil
+}
+
+// gitHubToken returns the GitHub token of the environment as basic credentials for host, when
+// host is one of creds.GitHubHosts and a token is set; nil otherwise.
+func (k *keychain) gitHubToken(host string) *sourcedAuth {
+	github := false
+	for _, h := range k.creds.GitHubHosts {
+		github = github || h == "*" || strings.EqualFold(h, host)
+	}
+	if !github {
+		return nil
+	}
+	names := []string{EnvGitHubToken, EnvGHToken}
+	if k.creds.GitHubTokenEnv != "" {
+		names = []string{k.creds.GitHubTokenEnv}
+	}
+	for _, n := range names {
+		if token := strings.TrimSpace(k.getenv(n)); token != "" {
+			user := firstOf(k.creds.Username, k.getenv(EnvGitHubActor), DefaultUsername)
+			return basicFrom(user, token, n+" (the GitHub token)")
+		}
+	}
+	return nil
 }
 
 func basicFrom(user, password, source string) *sourcedAuth {

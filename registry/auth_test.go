@@ -101,3 +101,26 @@ func TestLogsNeverShowCredentials(t *testing.T) {
 		t.Errorf("debug log lacks the redacted Authorization header or the listing:\n%s", out)
 	}
 }
+
+// Inside GitHub Actions the workflow's token is the only credential: with no Docker config, a
+// registry listed as a GitHub host takes it, and no other registry sees it.
+func TestGitHubTokenServesGitHubHostsOnly(t *testing.T) {
+	r := startRegistry(t, regtest.Options{Htpasswd: map[string]string{testUser: testPassword}})
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv(registry.EnvPassword, "")
+	t.Setenv(registry.EnvGitHubToken, testPassword)
+	t.Setenv(registry.EnvGitHubActor, testUser)
+	repo := r.Host + "/team/app"
+
+	github := newClient(registry.WithKeychain(registry.Keychain(registry.Credentials{GitHubHosts: []string{r.Host}})))
+	pushImage(t, github, repo, "v1.0.0", inventory.MediaTypeOCIManifest, "v1")
+	if _, err := github.Resolve(t.Context(), repo, "v1.0.0"); err != nil {
+		t.Fatalf("resolve with the GitHub token on a GitHub host: %v", err)
+	}
+
+	other := newClient(registry.WithKeychain(registry.Keychain(registry.Credentials{GitHubHosts: []string{"registry.example.com"}})))
+	_, err := other.Resolve(t.Context(), repo, "v1.0.0")
+	if !errors.Is(err, registry.ErrUnauthorized) || !strings.Contains(err.Error(), "anonymous access") {
+		t.Fatalf("resolve on a host that is not GitHub's: %v, want ErrUnauthorized as anonymous", err)
+	}
+}

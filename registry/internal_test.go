@@ -140,7 +140,7 @@ func TestKeychainOrder(t *testing.T) {
 		wantPass  string
 		wantDescr string
 	}{
-		{"explicit first", Credentials{"alice", "flag-pass"}, map[string]string{EnvUsername: "bob", EnvPassword: "env-pass"}, docker,
+		{"explicit first", Credentials{Username: "alice", Password: "flag-pass"}, map[string]string{EnvUsername: "bob", EnvPassword: "env-pass"}, docker,
 			"alice", "flag-pass", `user "alice" from explicit credentials`},
 		{"explicit password, env user", Credentials{Password: "flag-pass"}, map[string]string{EnvUsername: "bob"}, docker,
 			"bob", "flag-pass", `user "bob" from explicit credentials`},
@@ -151,6 +151,20 @@ func TestKeychainOrder(t *testing.T) {
 		{"docker config last", Credentials{Username: "alice"}, nil, docker,
 			"docker-user", "docker-pass", `user "docker-user" from the Docker config`},
 		{"anonymous", Credentials{}, nil, authn.Anonymous, "", "", "anonymous access (no credentials given"},
+		{"github token on a GitHub host", Credentials{GitHubHosts: []string{"GHCR.IO"}},
+			map[string]string{EnvGitHubToken: "ghs_actions", EnvGHToken: "gho_cli", EnvGitHubActor: "octocat"}, authn.Anonymous,
+			"octocat", "ghs_actions", `user "octocat" from GITHUB_TOKEN (the GitHub token)`},
+		{"gh token when GITHUB_TOKEN is unset", Credentials{GitHubHosts: []string{"ghcr.io"}},
+			map[string]string{EnvGHToken: "gho_cli"}, authn.Anonymous,
+			DefaultUsername, "gho_cli", `user "regtidy" from GH_TOKEN (the GitHub token)`},
+		{"the variable --token-env names", Credentials{GitHubHosts: []string{"ghcr.io"}, GitHubTokenEnv: "PACKAGES_TOKEN"},
+			map[string]string{EnvGitHubToken: "ghs_actions", "PACKAGES_TOKEN": "ghp_admin"}, authn.Anonymous,
+			DefaultUsername, "ghp_admin", `user "regtidy" from PACKAGES_TOKEN (the GitHub token)`},
+		{"docker config wins over the github token", Credentials{GitHubHosts: []string{"ghcr.io"}},
+			map[string]string{EnvGitHubToken: "ghs_actions"}, docker,
+			"docker-user", "docker-pass", `user "docker-user" from the Docker config`},
+		{"github token not sent to other hosts", Credentials{GitHubHosts: []string{"registry.example.com"}},
+			map[string]string{EnvGitHubToken: "ghs_actions"}, authn.Anonymous, "", "", "anonymous access (no credentials given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +183,7 @@ func TestKeychainOrder(t *testing.T) {
 				t.Errorf("credentials %q/%q, want %q/%q", cfg.Username, cfg.Password, tt.wantUser, tt.wantPass)
 			}
 			descr := describeCredentials(context.Background(), inner, source)
-			if !strings.HasPrefix(descr, tt.wantDescr) || strings.Contains(descr, "pass") || strings.Contains(descr, "ghp_") {
+			if !strings.HasPrefix(descr, tt.wantDescr) || strings.Contains(descr, "pass") || strings.Contains(descr, "ghp_") || strings.Contains(descr, "ghs_") || strings.Contains(descr, "gho_") {
 				t.Errorf("description %q, want it to start with %q and hold no secret", descr, tt.wantDescr)
 			}
 		})

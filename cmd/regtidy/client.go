@@ -13,7 +13,13 @@ import (
 // client builds the OCI registry client the flags describe. The password is read from stdin at
 // most once per command.
 func (o *rootOptions) client() (*registry.Client, error) {
-	creds := registry.Credentials{Username: o.username}
+	// The GitHub token (GITHUB_TOKEN, GH_TOKEN or --token-env) signs registry requests to GitHub's
+	// container registry when no other credentials are set: one token for REST and registry. With
+	// --github-api every repository of the run is GitHub's (see isGHCR).
+	creds := registry.Credentials{Username: o.username, GitHubHosts: []string{ghcrHost}, GitHubTokenEnv: o.gh.tokenEnv}
+	if o.gh.api != "" {
+		creds.GitHubHosts = []string{"*"}
+	}
 	if o.passwordStdin {
 		if o.password == "" {
 			line, err := bufio.NewReader(o.stdin).ReadString('\n')

@@ -70,10 +70,13 @@ func (g *ghcrOptions) validate() error {
 	return nil
 }
 
+// ghcrHost is GitHub Container Registry's registry host.
+const ghcrHost = "ghcr.io"
+
 // isGHCR reports whether repo is served by GitHub Container Registry (or --github-api says so).
 func (o *rootOptions) isGHCR(repo string) bool {
 	host, _, _ := strings.Cut(repo, "/")
-	return host == "ghcr.io" || o.gh.api != ""
+	return host == ghcrHost || o.gh.api != ""
 }
 
 // ghcrBackend is a repository's REST client and state.

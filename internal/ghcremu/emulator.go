@@ -12,42 +12,55 @@
 //     prev, next, last and first as GitHub formats it (omitted when everything fits on one page);
 //     GET .../versions/{id}; DELETE .../versions/{id} (204); POST .../versions/{id}/restore (204
 //     within 30 days of the delete).
+//
 //   - Versions: one per manifest digest pushed to a repository "owner/name", learned from the pushes
 //     that go through the emulator (a hook on manifest PUT), from Scan (a walk of an existing
 //     registry's tags) or from Register (versions with no registry content, for REST-only
 //     benchmarks at scale). Untagged index children and attestation manifests are versions of
 //     their own, with metadata.container.tags = []. Ids are increasing int64s; created_at comes
 //     from the injectable clock at the push. A tag pushed onto another digest moves between versions.
+//
 //   - Version JSON: id, name (the digest), url, package_html_url, created_at, updated_at, html_url,
 //     deleted_at (deleted versions only), metadata.package_type "container",
 //     metadata.container.tags.
+//
 //   - Delete removes the manifest from the registry by digest after keeping its bytes (or, with
 //     DeleteTags, only its tags, leaving the bytes in the registry); restore puts the manifest and
 //     the tags no other version took back.
 //     Deleting a deleted or unknown version answers 404. A public package's version with more than
 //     5,000 downloads (SetDownloads) answers 400 with GitHub's message; so does the package's last
 //     tagged version. Forbid makes a version answer 403.
+//
 //   - Errors: 401 without a token ("Requires authentication") or with an unknown one ("Bad
 //     credentials"); 403/404/400 bodies with message, documentation_url and status.
+//
 //   - The primary rate limit per token (default 5,000 per hour; the window starts at the token's
 //     first request), with x-ratelimit-limit, -remaining, -used, -reset and -resource on every
 //     answer, and 403 (or 429) with x-ratelimit-remaining: 0 once spent, until the reset.
+//
 //   - The secondary limit: points per minute per endpoint and token (GET 1, DELETE and POST 5;
 //     default 900) over a sliding 60-second window, answered with 403 (or 429), retry-after and
 //     GitHub's message; and at most 100 REST requests in flight.
+//
 //   - Faults: latency per REST request (and per OCI request), and 500s on a configurable share of
 //     REST requests, drawn from a seeded generator.
+//
 //   - The OCI side: reads and pushes pass through to the registry; DELETE of a manifest or blob
 //     answers 405 UNSUPPORTED as ghcr.io does; a deleted version's digest reads as unknown. A HEAD
 //     of a manifest by tag is answered from the version table (digest, media type and size as
 //     pushed through the emulator) when the Accept header names the media type, as ghcr.io
 //     answers it from its own database: distribution reads and parses the manifest for each HEAD,
 //     which made re-checks of thousands of kept tags the cost of large tests.
+//
 //   - Counters per endpoint (requests, points, statuses, limit answers, peak points in any
 //     60-second window, accepted and asked for) so tests and benchmarks can assert budgets.
 //
-// What it does not model: authentication on the OCI API (reads and pushes need no token, there is
-// no /token endpoint), token scopes and fine-grained permissions, package listing, package delete
+//   - With Options.OCIAuth, the OCI API's token authentication: a Bearer challenge, and a /token
+//     endpoint that grants pull and push for basic auth carrying a GitHub token, pull on public
+//     packages to anonymous requests. Without it, OCI reads and pushes need no token.
+//
+// What it does not model: which GitHub tokens may push or delete which package (every accepted
+// token may do everything), catalog listing rules, token scopes and fine-grained permissions, package listing, package delete
 // and restore, the /user (authenticated user) routes, GraphQL, download counting from pulls,
 // the CPU-time and content-creation secondary limits, escalating penalties or bans for clients
 // that keep calling while limited, ETags and conditional requests, and GitHub Enterprise Server
@@ -151,6 +164,11 @@ type Options struct {
 	RegistryDelete RegistryDelete
 	// FirstID is the first version id. The default is 1.
 	FirstID int64
+	// OCIAuth makes the OCI API ask for a registry token as the GitHub registry does: a request
+	// without one (or with one that does not cover it) answers 401 with a Bearer challenge naming
+	// the /token endpoint, which grants pull and push to basic auth carrying an accepted GitHub
+	// token (see Tokens; any user name), and pull on public packages to anonymous requests.
+	OCIAuth bool
 	// Logger receives debug logs. The default discards them.
 	Logger *slog.Logger
 }
@@ -207,18 +225,21 @@ type Emulator struct {
 	log   *slog.Logger
 	users map[string]bool
 
-	mu       sync.Mutex
-	limits   map[string]int // primary limit per token, where not the default
-	nextID   int64
-	pkgs     map[string]*pkg
-	tokens   map[string]*tokenState
-	stats    map[string]*endpointStats
-	oci      map[string]int
-	refused  int // OCI DELETEs answered 405
-	heads    int // OCI HEADs answered from the version table
-	inflight int
-	peak     int
-	rng      *rand.Rand
+	mu      sync.Mutex
+	limits  map[string]int // primary limit per token, where not the default
+	nextID  int64
+	pkgs    map[string]*pkg
+	tokens  map[string]*tokenState
+	stats   map[string]*endpointStats
+	oci     map[string]int
+	refused int                       // OCI DELETEs answered 405
+	heads   int                       // OCI HEADs answered from the version table
+	grants  map[string]*registryGrant // registry tokens issued by /token (Options.OCIAuth)
+	// ociUnauthorized counts OCI requests answered 401; tokenGrants the tokens /token issued.
+	ociUnauthorized, tokenGrants int
+	inflight                     int
+	peak                         int
+	rng                          *rand.Rand
 }
 
 // Start starts a registry and the emulator in front of it on 127.0.0.1. Close it when done.
@@ -234,6 +255,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		tokens: map[string]*tokenState{},
 		stats:  map[string]*endpointStats{},
 		oci:    map[string]int{},
+		grants: map[string]*registryGrant{},
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 	}
 	for _, u := range opts.Users {
@@ -259,6 +281,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 		e.serveOCI(w, r)
+	case p == "/token" && e.opts.OCIAuth:
+		e.serveToken(w, r)
 	case strings.HasPrefix(p, "/orgs/") || strings.HasPrefix(p, "/users/"):
 		e.serveREST(w, r)
 	default:

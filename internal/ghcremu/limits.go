@@ -17,6 +17,9 @@ type Stats struct {
 	OCIHeadsFromTable int
 	// PeakInFlight is the most REST requests that were in flight at once.
 	PeakInFlight int
+	// OCIUnauthorized counts OCI requests answered 401 (Options.OCIAuth); TokenGrants the registry
+	// tokens the /token endpoint issued.
+	OCIUnauthorized, TokenGrants int
 }
 
 // EndpointStats are the counters of one REST endpoint, over every token.
@@ -50,7 +53,8 @@ func (s Stats) Total() int {
 func (e *Emulator) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := Stats{REST: map[string]EndpointStats{}, OCI: maps.Clone(e.oci), OCIDeleteRefused: e.refused, OCIHeadsFromTable: e.heads, PeakInFlight: e.peak}
+	out := Stats{REST: map[string]EndpointStats{}, OCI: maps.Clone(e.oci), OCIDeleteRefused: e.refused, OCIHeadsFromTable: e.heads, PeakInFlight: e.peak,
+		OCIUnauthorized: e.ociUnauthorized, TokenGrants: e.tokenGrants}
 	for name, es := range e.stats {
 		c := es.EndpointStats
 		c.Status = maps.Clone(es.Status)
@@ -67,6 +71,7 @@ func (e *Emulator) ResetStats() {
 	e.oci = map[string]int{}
 	e.refused = 0
 	e.heads = 0
+	e.ociUnauthorized, e.tokenGrants = 0, 0
 	e.peak = e.inflight
 }
 

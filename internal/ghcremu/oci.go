@@ -29,6 +29,21 @@ func ociPath(p string) (repo, kind, ref string, ok bool) {
 	return "", "", "", false
 }
 
+// ociRepo is the repository an OCI request is about, for its token's scope: the one ociPath found,
+// else the one before /tags/list or /referrers/; empty for the base /v2/ and the catalog.
+func ociRepo(p, repo string, ok bool) string {
+	if ok {
+		return repo
+	}
+	rest := strings.TrimPrefix(p, "/v2/")
+	for _, suffix := range []string{"/tags/list", "/referrers/"} {
+		if i := strings.LastIndex(rest, suffix); i > 0 {
+			return rest[:i]
+		}
+	}
+	return ""
+}
+
 // serveOCI passes OCI API requests to the registry, with ghcr.io's differences: no DELETE, deleted
 // versions read as unknown, and manifest pushes recorded as versions.
 func (e *Emulator) serveOCI(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +55,9 @@ func (e *Emulator) serveOCI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo, kind, ref, ok := ociPath(r.URL.Path)
+	if !e.authorizeOCI(w, r, ociRepo(r.URL.Path, repo, ok)) {
+		return
+	}
 	if !ok {
 		e.inner.ServeHTTP(w, r)
 		return
