@@ -162,6 +162,14 @@ func WithPointsPerMinute(n int) Option { return func(c *Client) { c.points.ceili
 // ceiling: points per minute / 5 (180 a minute).
 func WithPace(perMinute float64) Option { return func(c *Client) { c.pace = perMinute } }
 
+// WithHourlyBudget lowers the requests the client takes from the token's primary limit to n a
+// window (--hourly-budget): the token's own limit, as every answer's X-RateLimit-Limit says
+// (5,000 for a personal token, 1,000 for GITHUB_TOKEN), is the budget otherwise. A budget above
+// the token's limit changes nothing. The token's requests used in the window, by this client or
+// another, count against it; when it is spent the client waits for the reset like for the
+// token's own limit. 0, the default, means the token's limit.
+func WithHourlyBudget(n int) Option { return func(c *Client) { c.limits.cap = max(n, 0) } }
+
 // WithMaxRequests caps the REST requests this client sends (--max-requests); 0, the default, is
 // no cap. Past it, calls return ErrBudgetSpent.
 func WithMaxRequests(n int) Option { return func(c *Client) { c.budget.max = n } }

@@ -11,11 +11,17 @@ import (
 	"time"
 )
 
-// RateLimit is the token's primary limit as the last answer told it (x-ratelimit-* headers).
+// RateLimit is the token's primary limit as the last answer told it (x-ratelimit-* headers),
+// lowered to the client's hourly budget (WithHourlyBudget) when that is lower.
 type RateLimit struct {
 	// Known is false until an answer carried the headers, and again after a reset was waited for.
-	Known     bool
-	Limit     int
+	Known bool
+	// Limit is the requests a window allows this client: the token's limit (X-RateLimit-Limit),
+	// or the hourly budget when lower; TokenLimit is the token's own.
+	Limit      int
+	TokenLimit int
+	// Remaining is what is left of Limit in this window: the token's remaining requests, and at
+	// most the hourly budget less the token's requests used so far.
 	Remaining int
 	Used      int
 	Reset     time.Time
@@ -34,6 +40,8 @@ func (c *Client) RateLimit() RateLimit {
 type rateState struct {
 	mu sync.Mutex
 	rl RateLimit
+	// cap is the hourly budget (WithHourlyBudget); 0 means the token's limit.
+	cap int
 }
 
 // update reads the headers of an answer. Within one window the lowest remaining wins (answers
@@ -55,7 +63,14 @@ func (s *rateState) update(h http.Header) {
 	} else if s.rl.Known && rt.Before(s.rl.Reset) {
 		return // an answer from the previous window, arriving late
 	}
-	s.rl = RateLimit{Known: true, Limit: limit, Remaining: remaining, Used: used, Reset: rt, Resource: h.Get("X-RateLimit-Resource")}
+	tokenLimit := limit
+	if s.cap > 0 && s.cap < limit {
+		// A budget lower than the token's: the token's requests used so far in the window count
+		// against it, whoever made them, so the job never takes more than its share.
+		limit = s.cap
+		remaining = max(0, min(remaining, s.cap-used))
+	}
+	s.rl = RateLimit{Known: true, Limit: limit, TokenLimit: tokenLimit, Remaining: remaining, Used: used, Reset: rt, Resource: h.Get("X-RateLimit-Resource")}
 }
 
 // consume counts a request about to be sent.
