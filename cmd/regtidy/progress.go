@@ -3,29 +3,40 @@ package main
 import (
 	"sync"
 
+	plines "github.com/regtidy/regtidy/internal/progress"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
 
-// progress draws one bar per phase of long work on a terminal (stderr) and nothing elsewhere.
+// progress draws one bar per phase of long work on a terminal (stderr); elsewhere (CI logs, pipes)
+// it writes a line per running phase every 10 seconds.
 type progress struct {
+	lines *plines.Lines
+
 	p    *mpb.Progress
 	mu   sync.Mutex
 	bars map[string]*mpb.Bar
 }
 
-// newProgress returns a progress display on o.stderr, or nil when stderr is not a terminal or
-// --no-progress is set. All methods accept a nil receiver.
+// newProgress returns a progress display on o.stderr: bars on a terminal, lines elsewhere; nil
+// with --no-progress. All methods accept a nil receiver.
 func (o *rootOptions) newProgress() *progress {
-	if o.noProgress || !isTerminal(o.stderr) {
+	if o.noProgress {
 		return nil
 	}
-	return &progress{p: mpb.New(mpb.WithOutput(o.stderr), mpb.WithWidth(40)), bars: map[string]*mpb.Bar{}}
+	if !isTerminal(o.stderr) {
+		return &progress{lines: plines.NewLines(o.stderr, plines.Options{})}
+	}
+	return &progress{p: mpb.New(mpb.WithOutput(unlocked(o.stderr)), mpb.WithWidth(40)), bars: map[string]*mpb.Bar{}}
 }
 
 // update sets phase's bar to done of total (total 0: unknown yet, the bar counts up).
 func (pr *progress) update(phase string, done, total int) {
 	if pr == nil {
+		return
+	}
+	if pr.lines != nil {
+		pr.lines.Update(phase, done, total)
 		return
 	}
 	pr.mu.Lock()
@@ -50,6 +61,10 @@ func (pr *progress) update(phase string, done, total int) {
 // wait completes every bar and waits for the display to finish drawing.
 func (pr *progress) wait() {
 	if pr == nil {
+		return
+	}
+	if pr.lines != nil {
+		pr.lines.Wait()
 		return
 	}
 	pr.mu.Lock()

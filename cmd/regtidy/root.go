@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 )
@@ -43,6 +44,8 @@ type rootOptions struct {
 
 // NewRootCmd returns the regtidy command tree writing to the given streams.
 func NewRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	// stderr is shared by the logger, the progress lines' ticker and the commands' messages.
+	stderr = &lockedWriter{w: stderr}
 	o := &rootOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "regtidy",
@@ -70,7 +73,7 @@ thin images in the registry (compose).`,
 	f.BoolVar(&o.noCache, "no-cache", false, "do not read or write the manifest cache")
 	f.BoolVar(&o.stats, "stats", false, "print request counts by method and status on stderr")
 	f.CountVarP(&o.verbose, "verbose", "v", "log more (-v info, -vv debug with requests, Authorization redacted)")
-	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bars, even on a terminal")
+	f.BoolVar(&o.noProgress, "no-progress", false, "no progress: no bars on a terminal, no progress lines elsewhere (CI logs)")
 
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the command ends, and to FILE.listed once the repository is listed")
@@ -114,9 +117,30 @@ func (o *rootOptions) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
 }
 
+// lockedWriter serialises writes to a writer shared by goroutines (a bytes.Buffer in tests).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// unlocked returns the writer under a lockedWriter: the terminal, for the progress bars, which
+// draw on it by themselves.
+func unlocked(w io.Writer) io.Writer {
+	if l, ok := w.(*lockedWriter); ok {
+		return l.w
+	}
+	return w
+}
+
 // isTerminal reports whether w is a terminal (progress bars go only there).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unlocked(w).(*os.File)
 	if !ok {
 		return false
 	}
