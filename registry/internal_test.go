@@ -151,16 +151,16 @@ func TestKeychainOrder(t *testing.T) {
 		{"docker config last", Credentials{Username: "alice"}, nil, docker,
 			"docker-user", "docker-pass", `user "docker-user" from the Docker config`},
 		{"anonymous", Credentials{}, nil, authn.Anonymous, "", "", "anonymous access (no credentials given"},
-		{"github token on a GitHub host", Credentials{GitHubHosts: []string{"GHCR.IO"}},
+		{"github token on a GitHub host", Credentials{GitHubHosts: []string{"$REPO-HOST"}},
 			map[string]string{EnvGitHubToken: "ghs_actions", EnvGHToken: "gho_cli", EnvGitHubActor: "octocat"}, authn.Anonymous,
 			"octocat", "ghs_actions", `user "octocat" from GITHUB_TOKEN (the GitHub token)`},
-		{"gh token when GITHUB_TOKEN is unset", Credentials{GitHubHosts: []string{"ghcr.io"}},
+		{"gh token when GITHUB_TOKEN is unset", Credentials{GitHubHosts: []string{"$repo-host"}},
 			map[string]string{EnvGHToken: "gho_cli"}, authn.Anonymous,
 			DefaultUsername, "gho_cli", `user "regtidy" from GH_TOKEN (the GitHub token)`},
-		{"the variable --token-env names", Credentials{GitHubHosts: []string{"ghcr.io"}, GitHubTokenEnv: "PACKAGES_TOKEN"},
+		{"the variable --token-env names", Credentials{GitHubHosts: []string{"$repo-host"}, GitHubTokenEnv: "PACKAGES_TOKEN"},
 			map[string]string{EnvGitHubToken: "ghs_actions", "PACKAGES_TOKEN": "ghp_admin"}, authn.Anonymous,
 			DefaultUsername, "ghp_admin", `user "regtidy" from PACKAGES_TOKEN (the GitHub token)`},
-		{"docker config wins over the github token", Credentials{GitHubHosts: []string{"ghcr.io"}},
+		{"docker config wins over the github token", Credentials{GitHubHosts: []string{"$repo-host"}},
 			map[string]string{EnvGitHubToken: "ghs_actions"}, docker,
 			"docker-user", "docker-pass", `user "docker-user" from the Docker config`},
 		{"github token not sent to other hosts", Credentials{GitHubHosts: []string{"registry.example.com"}},
@@ -168,8 +168,15 @@ func TestKeychainOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kc := &keychain{creds: tt.creds, getenv: func(k string) string { return tt.env[k] }, fallback: fixedKeychain{tt.fallback}}
 			repo, _ := name.NewRepository("ghcr.io/openhands/eval-agent-server")
+			// "$repo-host" stands for the repository's registry host ("$REPO-HOST": in capitals).
+			creds := tt.creds
+			creds.GitHubHosts = nil
+			for _, h := range tt.creds.GitHubHosts {
+				h = strings.ReplaceAll(h, "$repo-host", repo.RegistryStr())
+				creds.GitHubHosts = append(creds.GitHubHosts, strings.ReplaceAll(h, "$REPO-HOST", strings.ToUpper(repo.RegistryStr())))
+			}
+			kc := &keychain{creds: creds, getenv: func(k string) string { return tt.env[k] }, fallback: fixedKeychain{tt.fallback}}
 			a, err := authn.Resolve(context.Background(), kc, repo)
 			if err != nil {
 				t.Fatal(err)

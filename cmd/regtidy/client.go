@@ -10,9 +10,9 @@ import (
 	"github.com/regtidy/regtidy/registry"
 )
 
-// client builds the OCI registry client the flags describe. The password is read from stdin at
-// most once per command.
-func (o *rootOptions) client() (*registry.Client, error) {
+// credentials are the registry credentials the flags and the environment give. The password is
+// read from stdin at most once per command.
+func (o *rootOptions) credentials() (registry.Credentials, error) {
 	// The GitHub token (GITHUB_TOKEN, GH_TOKEN or --token-env) signs registry requests to GitHub's
 	// container registry when no other credentials are set: one token for REST and registry. With
 	// --github-api every repository of the run is GitHub's (see isGHCR).
@@ -24,14 +24,23 @@ func (o *rootOptions) client() (*registry.Client, error) {
 		if o.password == "" {
 			line, err := bufio.NewReader(o.stdin).ReadString('\n')
 			if err != nil && line == "" {
-				return nil, fmt.Errorf("--password-stdin: reading the password: %w", err)
+				return creds, fmt.Errorf("--password-stdin: reading the password: %w", err)
 			}
 			o.password = strings.TrimRight(line, "\r\n")
 		}
 		if o.password == "" {
-			return nil, errors.New("--password-stdin: standard input held an empty password")
+			return creds, errors.New("--password-stdin: standard input held an empty password")
 		}
 		creds.Password = o.password
+	}
+	return creds, nil
+}
+
+// client builds the OCI registry client the flags describe.
+func (o *rootOptions) client() (*registry.Client, error) {
+	creds, err := o.credentials()
+	if err != nil {
+		return nil, err
 	}
 	opts := []registry.Option{
 		registry.WithKeychain(registry.Keychain(creds)),

@@ -147,7 +147,11 @@ func (o *rootOptions) runCompose(ctx context.Context, cf *composeFlags, args []s
 		return err
 	}
 	defer o.printStats(c)
-	keychain := registry.Keychain(registry.Credentials{Username: o.username, Password: o.password})
+	creds, err := o.credentials()
+	if err != nil {
+		return err
+	}
+	keychain := registry.Keychain(creds)
 	ropts := []remote.Option{remote.WithTransport(c.Transport()), remote.WithAuthFromKeychain(keychain), remote.WithContext(ctx)}
 
 	bases, err := cf.bases(ctx, o.stdin, args, nameOpts, ropts)

@@ -9,9 +9,6 @@ import (
 	"strings"
 )
 
-// registryService is the service name of the registry's token endpoint, as its challenge says.
-const registryService = "ghcr.io"
-
 // registryGrant is what a registry token issued by /token allows.
 type registryGrant struct {
 	pull, push map[string]bool // repositories
@@ -28,7 +25,8 @@ func (e *Emulator) challenge(w http.ResponseWriter, repo string, push bool) {
 		}
 		scope = fmt.Sprintf(`,scope="repository:%s:%s"`, repo, actions)
 	}
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="%s"%s`, e.URL, registryService, scope))
+	// The service is the registry's host, as the GitHub registry names itself in its challenge.
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="%s"%s`, e.URL, e.Host, scope))
 	writeOCIError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
 	e.mu.Lock()
 	e.ociUnauthorized++
