@@ -11,7 +11,9 @@
 //     state=active|deleted), newest first by created_at (then by id), with a Link header carrying
 //     prev, next, last and first as GitHub formats it (omitted when everything fits on one page);
 //     GET .../versions/{id}; DELETE .../versions/{id} (204); POST .../versions/{id}/restore (204
-//     within 30 days of the delete).
+//     within 30 days of the delete); the owner's packages, GET /orgs/{org}/packages and
+//     GET /users/{username}/packages (package_type=container required; per_page, page, Link),
+//     oldest first.
 //
 //   - Versions: one per manifest digest pushed to a repository "owner/name", learned from the pushes
 //     that go through the emulator (a hook on manifest PUT), from Scan (a walk of an existing
@@ -60,8 +62,9 @@
 //     packages to anonymous requests. Without it, OCI reads and pushes need no token.
 //
 // What it does not model: which GitHub tokens may push or delete which package (every accepted
-// token may do everything), catalog listing rules, token scopes and fine-grained permissions, package listing, package delete
-// and restore, the /user (authenticated user) routes, GraphQL, download counting from pulls,
+// token may do everything), catalog listing rules, token scopes and fine-grained permissions,
+// the visibility filter of the package listing, package delete and restore, the /user
+// (authenticated user) routes, GraphQL, download counting from pulls,
 // the CPU-time and content-creation secondary limits, escalating penalties or bans for clients
 // that keep calling while limited, ETags and conditional requests, and GitHub Enterprise Server
 // specifics. A digest pushed again after its version was deleted makes a new version (the deleted

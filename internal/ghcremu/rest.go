@@ -44,6 +44,13 @@ type route struct {
 // parseRoute maps a method and escaped path to an endpoint; ok is false for anything else.
 func parseRoute(method, escaped string) (route, bool) {
 	seg := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+	if len(seg) == 3 && seg[2] == "packages" && method == http.MethodGet {
+		owner, err := url.PathUnescape(seg[1])
+		if err != nil || owner == "" {
+			return route{}, false
+		}
+		return route{ownerKind: seg[0], owner: owner, endpoint: EndpointPackages}, true
+	}
 	if len(seg) < 5 || seg[2] != "packages" || seg[3] != "container" {
 		return route{}, false
 	}
@@ -111,6 +118,8 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch rt.endpoint {
+	case EndpointPackages:
+		e.handlePackages(sw, r, rt)
 	case EndpointPackage:
 		e.handlePackage(sw, r, rt)
 	case EndpointList:
