@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
 
+	"github.com/regtidy/regtidy/internal/ghactions"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +33,8 @@ type rootOptions struct {
 	output     string // table | json
 	stats      bool
 	verbose    int
+	quiet      bool
+	logFormat  string // text | json
 	noProgress bool
 
 	// GitHub Container Registry.
@@ -73,6 +77,8 @@ thin images in the registry (compose).`,
 	f.BoolVar(&o.noCache, "no-cache", false, "do not read or write the manifest cache")
 	f.BoolVar(&o.stats, "stats", false, "print request counts by method and status on stderr")
 	f.CountVarP(&o.verbose, "verbose", "v", "log more (-v info, -vv debug with requests, Authorization redacted)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "log errors only and show no progress; results are still printed")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json (one JSON object a line)")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress: no bars on a terminal, no progress lines elsewhere (CI logs)")
 
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
@@ -82,6 +88,15 @@ thin images in the registry (compose).`,
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if o.concurrency < 1 {
 			return usageError(fmt.Errorf("--concurrency %d: want 1 or more", o.concurrency))
+		}
+		if o.logFormat != "text" && o.logFormat != "json" {
+			return usageError(fmt.Errorf("--log-format %q: want text or json", o.logFormat))
+		}
+		if o.quiet && o.verbose > 0 {
+			return usageError(errors.New("--quiet and --verbose: give one of them"))
+		}
+		if o.quiet {
+			o.noProgress = true
 		}
 		if err := o.gh.validate(); err != nil {
 			return err
@@ -114,7 +129,19 @@ func (o *rootOptions) logger() *slog.Logger {
 	case o.verbose == 1:
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
+	if o.quiet {
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(o.stderr, opts)
+	if o.logFormat == "json" {
+		h = slog.NewJSONHandler(o.stderr, opts)
+	}
+	// Inside GitHub Actions, warnings and errors become annotations on the run.
+	if level <= slog.LevelWarn {
+		h = ghactions.Detect(os.Getenv, o.stderr).LogHandler(h)
+	}
+	return slog.New(h)
 }
 
 // lockedWriter serialises writes to a writer shared by goroutines (a bytes.Buffer in tests).

@@ -1,6 +1,7 @@
 package ghactions
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,5 +67,26 @@ func TestWorkflowCommandsAreEscaped(t *testing.T) {
 	}
 	if err := r.SetOutputs(map[string]string{"x": "1"}); err == nil {
 		t.Error("outputs without GITHUB_OUTPUT: no error")
+	}
+}
+
+// Warnings and errors logged during a run become annotations; the rest goes to the log as before.
+func TestLogHandlerAnnotatesWarnings(t *testing.T) {
+	var log, text strings.Builder
+	r := Detect(env(map[string]string{"GITHUB_ACTIONS": "true"}), &log)
+	l := slog.New(r.LogHandler(slog.NewTextHandler(&text, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	l.With("repository", "acme/app").Warn("tag moved since the plan: skipped", "tag", "v1", "live", "sha256:ab")
+	l.Error("delete failed", "err", "500")
+	l.Info("listing", "pages", 3)
+	want := "::warning title=regtidy::tag moved since the plan: skipped repository=acme/app tag=v1 live=sha256:ab\n" +
+		"::error title=regtidy::delete failed err=500\n"
+	if log.String() != want {
+		t.Errorf("annotations:\n%s\nwant:\n%s", log.String(), want)
+	}
+	if !strings.Contains(text.String(), "msg=listing pages=3") || strings.Contains(text.String(), "moved") {
+		t.Errorf("text log %q: want the info record only", text.String())
+	}
+	if got := (*Runner)(nil).LogHandler(slog.DiscardHandler); got != slog.DiscardHandler {
+		t.Error("a nil runner wraps the handler")
 	}
 }
