@@ -22,11 +22,17 @@ const browserScale = 0.1
 // keep window over the commits of the last 30, a marker per live-run commit, a bar per kind and
 // age bucket, the plan by kind, a tag table of 100 rows that finds a tag and its reason, no
 // console error or exception, and no request for anything but the page. It saves a screenshot
-// (to REGTIDY_ARTIFACTS when set).
+// and the page (to REGTIDY_ARTIFACTS when set).
 func TestHTMLPageInChromium(t *testing.T) {
 	b := newBrowser(t)
 	f := newCaseFixture(t, browserScale, true)
-	file := filepath.Join(t.TempDir(), "report.html")
+	dir := os.Getenv("REGTIDY_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "report-case-0.1.html")
 	out, err := os.Create(file)
 	if err != nil {
 		t.Fatal(err)

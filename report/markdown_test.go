@@ -2,8 +2,11 @@ package report
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,8 +114,19 @@ func TestWriteHTMLData(t *testing.T) {
 	if strings.Count(s, `id="regtidy-data"`) != 1 || strings.Contains(s, "<title>a <title>") || strings.Contains(s, "<b>") {
 		t.Fatalf("data or title not embedded once and escaped")
 	}
-	raw := s[strings.Index(s, `id="regtidy-data">`)+len(`id="regtidy-data">`):]
-	raw = raw[:strings.Index(raw, "</script>")]
+	raw := s[strings.Index(s, `data-encoding="gzip+base64">`)+len(`data-encoding="gzip+base64">`):]
+	zipped, err := base64.StdEncoding.DecodeString(raw[:strings.Index(raw, "</script>")])
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zipped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var pg struct {
 		Fanout struct {
 			Order        string   `json:"order"`
@@ -128,7 +142,7 @@ func TestWriteHTMLData(t *testing.T) {
 			Reasons []string `json:"reasons"`
 		} `json:"table"`
 	}
-	if err := json.Unmarshal([]byte(raw), &pg); err != nil {
+	if err := json.Unmarshal(data, &pg); err != nil {
 		t.Fatal(err)
 	}
 	fo := pg.Fanout
