@@ -1,10 +1,7 @@
 package report
 
 import (
-	"bytes"
-	"compress/gzip"
 	_ "embed"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -35,10 +32,9 @@ var pageJS string
 // searchable, paged table of the tags with each decision's first reason.
 //
 // The page makes no request: its style, script and charts (SVG drawn by the script) are inline,
-// and its data is one JSON value, gzipped and base64-encoded in the page (the browser unzips it
-// with its own DecompressionStream: at 133k tags the JSON is 14 MB, mostly tag names, and the
-// browser parses a page of a few MB faster). The tag table holds every tag in that value but
-// keeps only PageSize rows in the DOM, so a page of 133k tags stays responsive. Compute the report with
+// and its data is one JSON value, tag names front-coded (each stores what it shares with the
+// previous one as a length). The tag table holds every tag in that value but keeps only PageSize
+// rows in the DOM, so a page of 133k tags stays responsive. Compute the report with
 // Options.TagList for the table to show sizes and ages; without it the table is the plan's tags.
 func WriteHTML(w io.Writer, r *Report, p *plan.Plan, opt HTMLOptions) error {
 	if opt.PageSize <= 0 {
@@ -52,15 +48,7 @@ func WriteHTML(w io.Writer, r *Report, p *plan.Plan, opt HTMLOptions) error {
 	if err != nil {
 		return fmt.Errorf("report: encoding the page's data: %w", err)
 	}
-	var zipped bytes.Buffer
-	zw := gzip.NewWriter(&zipped)
-	if _, err := zw.Write(data); err != nil {
-		return fmt.Errorf("report: compressing the page's data: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("report: compressing the page's data: %w", err)
-	}
-	// Base64 has no <, > or &, so the data cannot end the script element.
+	// json.Marshal escapes <, > and &, so the data cannot end the script element.
 	_, err = fmt.Fprintf(w, `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -73,10 +61,10 @@ func WriteHTML(w io.Writer, r *Report, p *plan.Plan, opt HTMLOptions) error {
 <body>
 <header><h1>%s</h1><p class="sub">Made by regtidy from a listing of %s at %s.</p></header>
 <main id="main"><noscript>This page draws its evidence, charts and tag table with a script; regtidy report -o markdown writes the same without one.</noscript></main>
-<script type="application/octet-stream" id="regtidy-data" data-encoding="gzip+base64">%s</script>
+<script type="application/json" id="regtidy-data">%s</script>
 <script>%s</script>
 </body>
 </html>
-`, html.EscapeString(pg.Title), pageCSS, html.EscapeString(pg.Title), html.EscapeString(r.Repository), html.EscapeString(pg.ListedAt), base64.StdEncoding.EncodeToString(zipped.Bytes()), pageJS)
+`, html.EscapeString(pg.Title), pageCSS, html.EscapeString(pg.Title), html.EscapeString(r.Repository), html.EscapeString(pg.ListedAt), data, pageJS)
 	return err
 }

@@ -2,11 +2,8 @@ package report
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,19 +111,8 @@ func TestWriteHTMLData(t *testing.T) {
 	if strings.Count(s, `id="regtidy-data"`) != 1 || strings.Contains(s, "<title>a <title>") || strings.Contains(s, "<b>") {
 		t.Fatalf("data or title not embedded once and escaped")
 	}
-	raw := s[strings.Index(s, `data-encoding="gzip+base64">`)+len(`data-encoding="gzip+base64">`):]
-	zipped, err := base64.StdEncoding.DecodeString(raw[:strings.Index(raw, "</script>")])
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(zipped))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := s[strings.Index(s, `id="regtidy-data">`)+len(`id="regtidy-data">`):]
+	data := []byte(raw[:strings.Index(raw, "</script>")])
 	var pg struct {
 		Fanout struct {
 			Order        string   `json:"order"`
@@ -136,7 +122,8 @@ func TestWriteHTMLData(t *testing.T) {
 			Live         int      `json:"live"`
 		} `json:"fanout"`
 		Table struct {
-			Tag     []string `json:"tag"`
+			Prefix  []int    `json:"tag_prefix"`
+			Suffix  []string `json:"tag_suffix"`
 			Action  []int    `json:"action"`
 			Reason  []int    `json:"reason"`
 			Reasons []string `json:"reasons"`
@@ -154,12 +141,23 @@ func TestWriteHTMLData(t *testing.T) {
 		fo.Points[1][0] != "a222222" || fo.Points[1][3].(float64) != 3 || fo.Points[1][5].(float64) != 3 {
 		t.Errorf("points: %v", fo.Points)
 	}
-	for i, tag := range pg.Table.Tag {
+	var tags []string
+	for i, suffix := range pg.Table.Suffix {
+		prev := ""
+		if i > 0 {
+			prev = tags[i-1]
+		}
+		tags = append(tags, prev[:pg.Table.Prefix[i]]+suffix)
+	}
+	if tags[0] != "a222222-gaia-z" || tags[1] != "a222222-swebench-x" || pg.Table.Prefix[1] != 8 {
+		t.Errorf("front-coded tags: %q, prefixes %v", tags, pg.Table.Prefix)
+	}
+	for i, tag := range tags {
 		if tag == "b000000-swebench-x" && (pg.Table.Action[i] != 2 || !strings.HasPrefix(pg.Table.Reasons[pg.Table.Reason[i]], "no-keep-rule-matched: ")) {
 			t.Errorf("row %s: action %d reason %q", tag, pg.Table.Action[i], pg.Table.Reasons[pg.Table.Reason[i]])
 		}
 	}
-	if len(pg.Table.Tag) != 6 {
-		t.Errorf("table has %d tags, want 6", len(pg.Table.Tag))
+	if len(tags) != 6 {
+		t.Errorf("table has %d tags, want 6", len(tags))
 	}
 }

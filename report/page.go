@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/regtidy/regtidy/internal/units"
 	"github.com/regtidy/regtidy/plan"
@@ -55,11 +56,16 @@ type pagePlan struct {
 }
 
 // pageTable is the tag table, column by column so that 133k rows are one compact JSON value.
-// Kind and Reason are indexes into Kinds and Reasons; Action is 0 (no plan), 1 keep, 2 delete.
+// Tag names are front-coded: row i's name is the first TagPrefix[i] bytes of row i-1's name
+// followed by TagSuffix[i] (the case's sorted names share most of their length). Kind and
+// Reason are indexes into Kinds and Reasons; Action is 0 (no plan), 1 keep, 2 delete.
 type pageTable struct {
-	Kinds   []string `json:"kinds"`
-	Reasons []string `json:"reasons"`
-	Tag     []string `json:"tag"`
+	Kinds     []string `json:"kinds"`
+	Reasons   []string `json:"reasons"`
+	TagPrefix []int    `json:"tag_prefix"`
+	TagSuffix []string `json:"tag_suffix"`
+	// Tag holds the names while the table is built; the page carries them front-coded.
+	Tag     []string `json:"-"`
 	Kind    []int    `json:"kind"`
 	Created []int64  `json:"created"`
 	Bytes   []int64  `json:"bytes"`
@@ -272,6 +278,18 @@ func tablePart(r *Report, p *plan.Plan, byDigest map[string]*plan.Decision, pg *
 	default:
 		pg.Unknown = append(pg.Unknown, "The report holds no tag list and no plan was given: there is no tag table.")
 		return nil
+	}
+	t.TagPrefix, t.TagSuffix = make([]int, len(t.Tag)), make([]string, len(t.Tag))
+	prev := ""
+	for i, tag := range t.Tag {
+		// The shared prefix stops at the first non-ASCII byte: the page slices UTF-16 strings,
+		// and over ASCII (all OCI tags are) a byte count and a UTF-16 count agree.
+		n := 0
+		for n < len(prev) && n < len(tag) && prev[n] == tag[n] && tag[n] < utf8.RuneSelf {
+			n++
+		}
+		t.TagPrefix[i], t.TagSuffix[i] = n, tag[n:]
+		prev = tag
 	}
 	return t
 }

@@ -1,7 +1,8 @@
 // Package report measures a repository's inventory: tags by kind, how the tags fan out over a
 // field such as the SDK commit, how they spread over another such as the benchmark, image sizes per
 // platform, what blob sharing saves, and the oldest and newest images. It renders the result as a
-// text table or JSON.
+// text table, JSON, a self-contained HTML page (WriteHTML) or Markdown (WriteMarkdown), the last
+// two with a plan's decisions on the report if one is given.
 package report
 
 import (

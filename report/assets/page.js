@@ -1,21 +1,14 @@
 "use strict";
 (function () {
   var t0 = performance.now();
-  // The data is gzipped JSON in base64; the browser's DecompressionStream unzips it.
-  function load() {
-    var el = document.getElementById("regtidy-data"), text = el.textContent.trim();
-    if (el.getAttribute("data-encoding") !== "gzip+base64") return Promise.resolve(JSON.parse(text));
-    var bin = atob(text), bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).json();
-  }
-  load().then(render).catch(function (err) {
-    var p = document.createElement("p");
-    p.className = "note";
-    p.textContent = "The page's data could not be read: " + err;
-    document.getElementById("main").appendChild(p);
+  var D;
+  try {
+    D = JSON.parse(document.getElementById("regtidy-data").textContent);
+  } catch (err) {
     console.error("regtidy: the page's data could not be read:", err);
-  });
+    return;
+  }
+  render(D);
 
   function render(D) {
     var main = document.getElementById("main");
@@ -190,6 +183,11 @@
     // The tag table: every tag in the data, PageSize rows in the DOM.
     var T = D.table;
     if (T) {
+      // Tag names are front-coded: each keeps tag_prefix[i] characters of the one before.
+      T.tag = new Array(T.tag_suffix.length);
+      for (var ti = 0, prevTag = ""; ti < T.tag.length; ti++) {
+        prevTag = T.tag[ti] = prevTag.slice(0, T.tag_prefix[ti]) + T.tag_suffix[ti];
+      }
       var ts = section("tags", "Tags");
       var ctl = el("div", { class: "controls" });
       var q = el("input", { id: "q", type: "search", placeholder: "search tags and reasons" });
