@@ -69,7 +69,7 @@
       var svg = sv("svg", { id: id, viewBox: "0 0 " + w + " " + h, width: w, height: h, role: "img" });
       var max = Math.max.apply(null, items.map(function (it) { return it[1]; }).concat([1]));
       items.forEach(function (it, i) {
-        var y = i * rowH + 3, bw = Math.max(1, (w - labelW - 140) * it[1] / max);
+        var y = i * rowH + 3, bw = Math.max(1, (w - labelW - 230) * it[1] / max);
         svg.appendChild(sv("text", { x: labelW - 6, y: y + 14, "text-anchor": "end" })).textContent = it[0];
         svg.appendChild(sv("rect", { class: cls, x: labelW, y: y, width: bw, height: rowH - 6 }, it[0] + ": " + it[2]));
         svg.appendChild(sv("text", { x: labelW + bw + 6, y: y + 14 })).textContent = it[2];
