@@ -1,7 +1,8 @@
 // Package report measures a repository's inventory: tags by kind, how the tags fan out over a
 // field such as the SDK commit, how they spread over another such as the benchmark, image sizes per
 // platform, what blob sharing saves, and the oldest and newest images. It renders the result as a
-// text table or JSON.
+// text table, JSON, a self-contained HTML page (WriteHTML) or Markdown (WriteMarkdown), the last
+// two with a plan's decisions on the report if one is given.
 package report
 
 import (
@@ -31,6 +32,8 @@ type Options struct {
 	// then taken as commit hashes (7-40 hex prefixes): the report dates them and says which is
 	// the oldest still present and how many are not on the branch.
 	History *History
+	// TagList fills Report.TagList with one row per tag (for the HTML page's tag table).
+	TagList bool
 }
 
 // History is a branch's first-parent commits, newest first.
@@ -68,6 +71,17 @@ type Report struct {
 	Oldest      *TagTime `json:"oldest,omitempty"`
 	Newest      *TagTime `json:"newest,omitempty"`
 	Versions    int      `json:"versions,omitempty"`
+	// Fanout is every Options.GroupBy value with its tags: in commit order, oldest first, when
+	// Options.History places them (values not on the branch come first, Behind -1); otherwise
+	// ordered by their oldest image. Nil when no tag has the field.
+	Fanout *Fanout `json:"fanout,omitempty"`
+	// Ages counts tags by the age of their image at ListedAt.
+	Ages []AgeBucket `json:"ages,omitempty"`
+	// SplitBytes is, per Options.SplitBy value, the compressed bytes of its tagged images (shared
+	// blobs counted once per image), largest first.
+	SplitBytes []ValueBytes `json:"split_bytes,omitempty"`
+	// TagList has one row per tag, sorted by name, when Options.TagList is set.
+	TagList []TagRow `json:"tag_list,omitempty"`
 }
 
 // KindCount counts one kind.
@@ -75,6 +89,8 @@ type KindCount struct {
 	Kind      string `json:"kind"`
 	Tags      int    `json:"tags"`
 	Manifests int    `json:"manifests"`
+	// Bytes adds the compressed size of every tag's image (shared blobs counted once per image).
+	Bytes int64 `json:"bytes"`
 }
 
 // ManifestCounts counts the repository's manifests by role.
@@ -164,6 +180,7 @@ func Compute(inv *inventory.Inventory, cls Classifier, opt Options) *Report {
 	split := map[string]*ValueCount{}
 	groupTagged, splitTagged := 0, 0
 	tagged := map[string]bool{}
+	ex := newExtras(r, opt, len(inv.Tags))
 	for _, t := range inv.Tags {
 		kind, fields := "unknown", map[string]string(nil)
 		if cls != nil {
@@ -188,6 +205,7 @@ func Compute(inv *inventory.Inventory, cls Classifier, opt Options) *Report {
 			splitTagged++
 			count(split, v, created)
 		}
+		kinds[kind].Bytes += ex.add(inv, t, kind, fields, created)
 		if !created.IsZero() {
 			if r.Oldest == nil || created.Before(r.Oldest.Created) {
 				r.Oldest = &TagTime{Tag: t.Name, Created: created}
@@ -212,6 +230,7 @@ func Compute(inv *inventory.Inventory, cls Classifier, opt Options) *Report {
 		dateCommits(r.Group, group, opt.History)
 	}
 	r.Split = groupStats(opt.SplitBy, split, splitTagged, opt)
+	ex.finish(group, opt.History)
 	r.Manifests = countManifests(inv, tagged)
 	r.Sizes, r.NaiveBytes, r.UniqueBytes = sizes(inv)
 	return r

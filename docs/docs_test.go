@@ -1,0 +1,211 @@
+package docs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy/plan"
+	"github.com/regtidy/regtidy/policy"
+)
+
+// yamlBlock is one fenced ```yaml block of a document, with the line it starts on and the
+// HTML comment that follows it, if any.
+type yamlBlock struct {
+	file    string
+	line    int
+	text    string
+	comment string
+}
+
+// yamlBlocks extracts the ```yaml blocks of a Markdown file.
+func yamlBlocks(t *testing.T, file string) []yamlBlock {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	var out []yamlBlock
+	for i := 0; i < len(lines); i++ {
+		if strings.TrimSpace(lines[i]) != "```yaml" {
+			continue
+		}
+		b := yamlBlock{file: file, line: i + 1}
+		var body []string
+		for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+			body = append(body, lines[i])
+		}
+		if i == len(lines) {
+			t.Fatalf("%s:%d: yaml block never closed", file, b.line)
+		}
+		b.text = strings.Join(body, "\n") + "\n"
+		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "<!--") {
+			b.comment = lines[i+1]
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestDocsPoliciesParse parses every ```yaml block of every document in this folder with the
+// policy parser: an example a newcomer copies must be a policy regtidy reads.
+func TestDocsPoliciesParse(t *testing.T) {
+	files, err := filepath.Glob("*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, f := range files {
+		for _, b := range yamlBlocks(t, f) {
+			total++
+			if _, err := policy.Parse(fmt.Sprintf("%s:%d", b.file, b.line), []byte(b.text)); err != nil {
+				t.Errorf("%s:%d: the example does not parse:\n%v", b.file, b.line, err)
+			}
+		}
+	}
+	if total < 15 {
+		t.Errorf("the docs hold %d yaml examples; the reference and cookbook alone have more", total)
+	}
+}
+
+// TestPolicyReferenceCoversEveryCondition fails when the policy reference leaves out a condition
+// or a field the parser accepts: each must have a heading or a table row in backquotes.
+func TestPolicyReferenceCoversEveryCondition(t *testing.T) {
+	doc, err := os.ReadFile("policy-reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	// The keys policy/decode.go accepts, by where they appear.
+	keys := map[string][]string{
+		"top level":  {"version", "scheme", "rules"},
+		"scheme":     {"kind", "fields", "match"},
+		"rule":       {"keep"},
+		"conditions": {"commits", "runs", "newest", "age", "match", "list", "base", "all", "any", "not"},
+		"commits":    {"repo", "branch", "last", "allow_fewer", "field"},
+		"runs":       {"url", "status", "live", "terminal", "run", "join", "commit", "since", "field", "allow_empty"},
+		"newest":     {"count", "per", "by"},
+		"age":        {"newer_than", "older_than"},
+		"base":       {"from", "match", "allow_empty"},
+		"kinds":      {"unknown", "untagged", "referrer", "child", "attestation"},
+	}
+	for where, ks := range keys {
+		for _, k := range ks {
+			if !strings.Contains(text, "`"+k+"`") {
+				t.Errorf("policy-reference.md does not document %s key `%s`", where, k)
+			}
+		}
+	}
+}
+
+// cookbookNow is the present of the cookbook's repository.
+var cookbookNow = time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
+
+// cookbookRepo is the small repository the cookbook's recipes are run against (its table is in
+// cookbook.md). names maps each tag, and aliases such as @orphan-old, to its digest.
+func cookbookRepo() (*inventory.Inventory, map[string]string) {
+	inv := &inventory.Inventory{Repository: "registry.example.com/team/app", ListedAt: cookbookNow, Manifests: map[string]*inventory.Manifest{}}
+	names := map[string]string{}
+	image := func(label string, age time.Duration) string {
+		sum := sha256.Sum256([]byte(label))
+		d := "sha256:" + hex.EncodeToString(sum[:])
+		cfg := sha256.Sum256([]byte("config " + label))
+		layer := sha256.Sum256([]byte("layer " + label))
+		inv.Manifests[d] = &inventory.Manifest{Digest: d, MediaType: inventory.MediaTypeOCIManifest, Size: 500,
+			Created: cookbookNow.Add(-age),
+			Config:  &inventory.Blob{MediaType: "application/vnd.oci.image.config.v1+json", Digest: "sha256:" + hex.EncodeToString(cfg[:]), Size: 1000},
+			Layers:  []inventory.Layer{{Digest: "sha256:" + hex.EncodeToString(layer[:]), Size: 1_000_000}}}
+		return d
+	}
+	tag := func(name string, age time.Duration) {
+		d := image(name, age)
+		inv.Tags = append(inv.Tags, inventory.Tag{Name: name, Digest: d})
+		names[name] = d
+	}
+	h, day := time.Hour, 24*time.Hour
+	tag("latest", 20*h)
+	for n := 1; n <= 12; n++ {
+		tag(fmt.Sprintf("main-%d", n), time.Duration(13-n)*day-2*h)
+	}
+	tag("pr-41-1", 40*day)
+	tag("pr-41-2", 39*day)
+	tag("pr-57-1", 3*day)
+	tag("pr-57-2", 2*day)
+	for name, age := range map[string]time.Duration{"v1.0.0": 300 * day, "v1.1.0": 200 * day, "v1.2.0": 100 * day,
+		"v1.2.1": 50 * day, "v2.0.0-rc.1": 60 * day, "v2.0.0-rc.2": 20 * day, "v2.0.0": 10 * day} {
+		tag(name, age)
+	}
+	for n := 1; n <= 4; n++ {
+		tag(fmt.Sprintf("cache-main-%d", n), time.Duration(5-n)*day)
+	}
+	tag("cache-feature-1", 30*day)
+	signature := func(alias, subject, suffix string, age time.Duration) {
+		d := image(alias, age)
+		inv.Tags = append(inv.Tags, inventory.Tag{Name: "sha256-" + strings.TrimPrefix(subject, "sha256:") + "." + suffix, Digest: d})
+		names[alias] = d
+	}
+	signature("@sig-main-1", names["main-1"], "sig", 12*day-2*h)
+	signature("@sig-main-12", names["main-12"], "sig", 22*h)
+	gone := sha256.Sum256([]byte("an image deleted long ago"))
+	signature("@sig-orphan", "sha256:"+hex.EncodeToString(gone[:]), "sig", 30*day)
+	signature("@att-orphan", "sha256:"+hex.EncodeToString(gone[:]), "att", 30*day)
+	names["@orphan-old"] = image("@orphan-old", 30*day)
+	names["@orphan-new"] = image("@orphan-new", 2*day)
+	sort.Slice(inv.Tags, func(i, j int) bool { return inv.Tags[i].Name < inv.Tags[j].Name })
+	return inv, names
+}
+
+var planComment = regexp.MustCompile(`^<!-- plan: keep ([^;]+); delete ([^;]+) -->$`)
+
+// TestCookbookRecipes evaluates every recipe of cookbook.md against the cookbook's repository
+// and checks the decisions the comment under it names.
+func TestCookbookRecipes(t *testing.T) {
+	blocks := yamlBlocks(t, "cookbook.md")
+	if len(blocks) < 6 || len(blocks) > 10 {
+		t.Fatalf("the cookbook has %d recipes, want 6 to 10", len(blocks))
+	}
+	for _, b := range blocks {
+		m := planComment.FindStringSubmatch(b.comment)
+		if m == nil {
+			t.Errorf("cookbook.md:%d: the recipe has no <!-- plan: keep ...; delete ... --> comment under it", b.line)
+			continue
+		}
+		pol, err := policy.Parse(fmt.Sprintf("cookbook.md:%d", b.line), []byte(b.text))
+		if err != nil {
+			t.Errorf("cookbook.md:%d: %v", b.line, err)
+			continue
+		}
+		inv, names := cookbookRepo()
+		p, err := policy.Evaluate(inv, pol, &policy.KeepSets{}, cookbookNow)
+		if err != nil {
+			t.Errorf("cookbook.md:%d: %v", b.line, err)
+			continue
+		}
+		for i, action := range []plan.Action{plan.Keep, plan.Delete} {
+			for _, name := range strings.Fields(m[i+1]) {
+				d, ok := names[name]
+				if !ok {
+					t.Errorf("cookbook.md:%d: the comment names %s, which the repository does not have", b.line, name)
+					continue
+				}
+				dec, ok := p.Find(d)
+				if !ok {
+					t.Errorf("cookbook.md:%d: no decision for %s", b.line, name)
+					continue
+				}
+				if dec.Action != action {
+					t.Errorf("cookbook.md:%d: %s is %s (%s: %s), the cookbook says %s", b.line, name, dec.Action, dec.Reasons[0].Rule, dec.Reasons[0].Detail, action)
+				}
+			}
+		}
+	}
+}
