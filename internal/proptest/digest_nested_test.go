@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
@@ -57,7 +58,7 @@ func TestDigestModeFinishesTaggedNestedIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeDigest, Concurrency: 8})
+		res, err := apply.Apply(t.Context(), p, client, apply.ApplyOptions{Mode: plan.ModeDigest, Concurrency: 8})
 		if err == nil && res.Remaining > 0 {
 			left++
 			if left == 1 {

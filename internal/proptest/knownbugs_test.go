@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
@@ -69,7 +70,7 @@ func TestKnownBugEmptyTagPagesDigestModeDeletesKeptTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeDigest})
+	res, err := apply.Apply(t.Context(), p, client, apply.ApplyOptions{Mode: plan.ModeDigest})
 	proxy.SetEnabled(false)
 	got, rerr := readState(t.Context(), client, repo, c.m)
 	if rerr != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -124,7 +125,7 @@ func moveCase(ctx context.Context, client *registry.Client, repo string, c *plan
 			moves[tag] = onto
 		}
 	}}
-	res, err := plan.Apply(ctx, p, mt, plan.ApplyOptions{Mode: mode, Concurrency: 4})
+	res, err := apply.Apply(ctx, p, mt, apply.ApplyOptions{Mode: mode, Concurrency: 4})
 	if moveErr != nil {
 		return len(moves), 0, "moving a tag: " + moveErr.Error()
 	}
@@ -152,7 +153,7 @@ func moveCase(ctx context.Context, client *registry.Client, repo string, c *plan
 			check = append(check, inventory.Tag{Name: tag, Digest: d})
 		}
 	}
-	v, err := plan.Verify(ctx, client, repo, check, plan.VerifyOptions{Concurrency: 4})
+	v, err := apply.Verify(ctx, client, repo, check, apply.VerifyOptions{Concurrency: 4})
 	if err != nil || !v.OK() {
 		fmt.Fprintf(&b, "kept and moved tags do not verify: err %v, broken %+v, moved %+v\n", err, v.Broken, v.Moved)
 	}

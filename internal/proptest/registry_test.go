@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -232,7 +233,7 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 	}
 	// One run finishes the plan: digest mode tries again, within the run, a tagged index held
 	// back while an index listing it was being deleted (TestDigestModeFinishesTaggedNestedIndexes).
-	res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
+	res, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
 	if err != nil {
 		return fmt.Sprintf("apply: %v (failed %+v)", err, res.Failed), st
 	}
@@ -252,11 +253,11 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 	if msg := checkKeptWhole(ctx, client, repo, c.m, exp); msg != "" {
 		return msg, st
 	}
-	if v, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{Concurrency: 4}); err != nil || !v.OK() {
+	if v, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{Concurrency: 4}); err != nil || !v.OK() {
 		return fmt.Sprintf("verify: err %v, broken %+v", err, v), st
 	}
 	// Invariant 6: a second run finds everything done (its journal says so) and changes nothing.
-	again, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
+	again, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
 	if err != nil || len(again.DeletedManifests)+len(again.DeletedTags) != 0 {
 		return fmt.Sprintf("second apply: err %v, deleted %v %v", err, again.DeletedManifests, again.DeletedTags), st
 	}
@@ -269,7 +270,7 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 		return err.Error(), st
 	}
 	defer jf.Close()
-	ures, err := plan.Undo(ctx, jf, client, plan.UndoOptions{Concurrency: 4})
+	ures, err := apply.Undo(ctx, jf, client, apply.UndoOptions{Concurrency: 4})
 	if err != nil {
 		return fmt.Sprintf("undo: %v", err), st
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/regtest"
@@ -112,16 +113,16 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}
 	places["plan file"] = planFile.String()
 	for run := 0; run < maxRuns; run++ {
-		res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: plan.ModeDigest, Journal: &journal, Logger: log})
+		res, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: plan.ModeDigest, Journal: &journal, Logger: log})
 		places[fmt.Sprintf("apply result %d", run)] = fmt.Sprintf("%+v %v", res, err)
 		if err == nil {
 			break
 		}
 	}
 	places["journal"] = journal.String()
-	v, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{Logger: log})
+	v, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{Logger: log})
 	places["verify"] = fmt.Sprintf("%+v %v", v, err)
-	ures, err := plan.Undo(ctx, bytes.NewReader(journal.Bytes()), client, plan.UndoOptions{Logger: log})
+	ures, err := apply.Undo(ctx, bytes.NewReader(journal.Bytes()), client, apply.UndoOptions{Logger: log})
 	places["undo"] = fmt.Sprintf("%+v %v", ures, err)
 	// A request with a wrong password fails; its error must not carry the password either.
 	bad := registry.New(registry.WithAuth(&authn.Basic{Username: user, Password: password + "-wrong"}), registry.WithLogger(log))
