@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +36,9 @@ type fixture struct {
 	reg  *regtest.Registry
 	c    *registry.Client
 	repo string
+	// blobs is the HTTP client blobs are uploaded with (regtest.PushBlob): with the credentials
+	// of a registry started with Htpasswd.
+	blobs *http.Client
 	// inner is the registry's own handler, below the hook.
 	inner http.Handler
 	// hook, if set, sees every request before the registry.
@@ -67,6 +69,9 @@ func newFixture(t *testing.T, ro regtest.Options, opts ...registry.Option) *fixt
 	t.Cleanup(func() { reg.Close() })
 	f.reg = reg
 	f.repo = reg.Host + "/" + repoPath
+	for user, password := range ro.Htpasswd {
+		f.blobs = regtest.BasicAuth(user, password)
+	}
 	fast := registry.WithRetry(transport.RetryOptions{Attempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
 	f.c = registry.New(append([]registry.Option{fast}, opts...)...)
 	return f
@@ -90,7 +95,7 @@ type img struct {
 func (f *fixture) blob(mediaType string, content []byte) inventory.Descriptor {
 	f.t.Helper()
 	d := inventory.DigestOf(content)
-	if err := f.c.PushBlob(f.t.Context(), f.repo, d, int64(len(content)), bytes.NewReader(content)); err != nil {
+	if _, err := regtest.PushBlob(f.t.Context(), f.blobs, f.reg.Host, repoPath, content); err != nil {
 		f.t.Fatalf("push blob: %v", err)
 	}
 	return inventory.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(content))}

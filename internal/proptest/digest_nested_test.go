@@ -51,7 +51,7 @@ func TestDigestModeFinishesTaggedNestedIndexes(t *testing.T) {
 		}
 		c := &planCase{m: m, gp: gp, pol: pol, ks: &policy.KeepSets{}}
 		repo := fmt.Sprintf("%s/prop/chain%d", reg.Host, round)
-		if err := pushModel(t.Context(), client, client, repo, m); err != nil {
+		if err := pushModel(t.Context(), client, repo, m); err != nil {
 			t.Fatal(err)
 		}
 		_, p, err := planWith(t.Context(), c, client, repo)

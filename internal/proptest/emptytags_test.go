@@ -63,7 +63,7 @@ func startEmptyPages(t *testing.T, c *planCase) (*regtest.Registry, *faultproxy.
 	repo := reg.Host + "/prop/empty-page"
 	proxy.SetEnabled(false)
 	client := registry.New()
-	if err := pushModel(t.Context(), client, client, repo, c.m); err != nil {
+	if err := pushModel(t.Context(), client, repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	return reg, proxy, repo

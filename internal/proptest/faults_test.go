@@ -125,7 +125,7 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 	repo := reg.Host + "/prop/faults"
 	direct := registry.New()
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, direct, direct, repo, c.m); err != nil {
+	if err := pushModel(ctx, direct, repo, c.m); err != nil {
 		return err.Error()
 	}
 	before, err := readState(ctx, direct, repo, c.m)

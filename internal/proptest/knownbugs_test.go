@@ -39,7 +39,7 @@ func TestKnownBugEmptyTagListingGivesAnEmptyPlan(t *testing.T) {
 	repo := reg.Host + "/prop/empty-listing"
 	client := registry.New()
 	proxy.SetEnabled(false)
-	if err := pushModel(t.Context(), client, client, repo, c.m); err != nil {
+	if err := pushModel(t.Context(), client, repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetEnabled(true)
@@ -99,7 +99,7 @@ func TestKnownBugGHCREmptyTagPagesDeletesKeptTag(t *testing.T) {
 	g, proxy := startGHCRBehindProxy(t, faultproxy.Options{Rate: 1, Max: 1000,
 		Kinds: []faultproxy.Kind{faultproxy.EmptyTags}, Only: followUpPage, PageTags: 2})
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	g.clock.Advance(24 * time.Hour)

@@ -76,7 +76,7 @@ func TestMovedTagsAreSkipped(t *testing.T) {
 // moveCase runs one case; it returns the tags moved, those apply reported skipped, and what went
 // wrong, or "".
 func moveCase(ctx context.Context, client *registry.Client, repo string, c *planCase, mode plan.Mode) (int, int, string) {
-	if err := pushModel(ctx, client, client, repo, c.m); err != nil {
+	if err := pushModel(ctx, client, repo, c.m); err != nil {
 		return 0, 0, err.Error()
 	}
 	inv, _, err := inventory.Build(ctx, client, repo, inventory.BuildOptions{IsNotFound: isNotFound, Concurrency: 8})

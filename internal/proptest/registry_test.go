@@ -1,7 +1,6 @@
 package proptest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +29,8 @@ const registryCases = 20
 func isNotFound(err error) bool { return errors.Is(err, registry.ErrNotFound) }
 
 // pushModel uploads the model's blobs and manifests (children and subjects first) and its tags.
-func pushModel(ctx context.Context, c registry.Target, pusher *registry.Client, repo string, m *model) error {
+func pushModel(ctx context.Context, c registry.Target, repo string, m *model) error {
+	host, path, _ := strings.Cut(repo, "/")
 	blobs := map[string]bool{}
 	for _, d := range m.order {
 		n := m.nodes[d]
@@ -39,7 +39,7 @@ func pushModel(ctx context.Context, c registry.Target, pusher *registry.Client, 
 				continue
 			}
 			blobs[b.digest] = true
-			if err := pusher.PushBlob(ctx, repo, b.digest, int64(len(b.raw)), bytes.NewReader(b.raw)); err != nil {
+			if _, err := regtest.PushBlob(ctx, nil, host, path, b.raw); err != nil {
 				return fmt.Errorf("push blob %s: %w", b.digest, err)
 			}
 		}
@@ -212,7 +212,7 @@ type applyStats struct{ manifests, tags, restored int }
 // does; it returns what went wrong, or "".
 func applyCase(ctx context.Context, client *registry.Client, repo string, c *planCase, mode plan.Mode, journal string) (string, applyStats) {
 	var st applyStats
-	if err := pushModel(ctx, client, client, repo, c.m); err != nil {
+	if err := pushModel(ctx, client, repo, c.m); err != nil {
 		return err.Error(), st
 	}
 	before, err := readState(ctx, client, repo, c.m)

@@ -88,7 +88,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}
 	repo := reg.Host + "/prop/secrets"
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, client, client, repo, c.m); err != nil {
+	if err := pushModel(ctx, client, repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetEnabled(true)
@@ -145,7 +145,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, gc.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, gc.m); err != nil {
 		t.Fatal(err)
 	}
 	g.clock.Advance(24 * time.Hour)
