@@ -380,39 +380,24 @@ type undoer struct {
 	total  int
 }
 
-// heights groups the manifests to restore by height: level 0 lists no journaled child, level
-// k's children are all in lower levels, so children are pushed before their indexes.
+// heights groups the manifests to restore by height (RestoreOrder): level 0 lists no journaled
+// child, level k's children are all in lower levels, so children are pushed before their
+// indexes. Each level is sorted by digest.
 func (u *undoer) heights() [][]*undoEntry {
-	height := map[string]int{}
-	var h func(d string, depth int) int
-	h = func(d string, depth int) int {
-		if v, ok := height[d]; ok {
-			return v
-		}
-		v := 0
-		if depth < maxIndexDepth {
-			for _, c := range u.entries[d].children {
-				if ce := u.entries[c]; ce != nil && ce.byDigest {
-					v = max(v, h(c, depth+1)+1)
-				}
-			}
-		}
-		height[d] = v
-		return v
-	}
-	var out [][]*undoEntry
+	var keys []string
 	for d, e := range u.entries {
-		if !e.byDigest {
-			continue
+		if e.byDigest {
+			keys = append(keys, d)
 		}
-		lv := h(d, 0)
-		for len(out) <= lv {
-			out = append(out, nil)
-		}
-		out[lv] = append(out[lv], e)
 	}
-	for _, l := range out {
-		sort.Slice(l, func(i, j int) bool { return l[i].digest < l[j].digest })
+	sort.Strings(keys)
+	var out [][]*undoEntry
+	for _, level := range RestoreOrder(keys, func(d string) []string { return u.entries[d].children }) {
+		entries := make([]*undoEntry, len(level))
+		for i, d := range level {
+			entries[i] = u.entries[d]
+		}
+		out = append(out, entries)
 	}
 	return out
 }

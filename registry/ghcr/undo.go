@@ -281,53 +281,34 @@ func (u *undoer) runLevel(ctx context.Context, entries []*restoreEntry, restorab
 	return attempted
 }
 
-// levels groups the entries by height, keeping their order within a level: level 0 has no
-// journaled child, level k's children are all in lower levels. Children come back before the
-// indexes listing them, so an index is never restored while its children are deleted.
+// levels groups the entries by height (apply.RestoreOrder), keeping their order within a level:
+// level 0 has no journaled child, level k's children are all in lower levels. Children come back
+// before the indexes listing them, so an index is never restored while its children are deleted.
+// An entry's children are the entries naming it as parent and the digests its manifest lists.
 func levels(entries []*restoreEntry) [][]*restoreEntry {
 	byDigest := make(map[string]*restoreEntry, len(entries))
+	keys := make([]string, 0, len(entries))
 	for _, e := range entries {
 		byDigest[e.v.Digest] = e
+		keys = append(keys, e.v.Digest)
 	}
-	kids := map[*restoreEntry][]*restoreEntry{}
+	kids := map[string][]string{}
 	for _, e := range entries {
-		if p := byDigest[e.parent]; p != nil && p != e {
-			kids[p] = append(kids[p], e)
+		if byDigest[e.parent] != nil {
+			kids[e.parent] = append(kids[e.parent], e.v.Digest)
 		}
-		for _, c := range e.children {
-			if ce := byDigest[c]; ce != nil && ce != e && !slices.Contains(kids[e], ce) {
-				kids[e] = append(kids[e], ce)
-			}
-		}
-	}
-	height := map[*restoreEntry]int{}
-	var h func(e *restoreEntry, depth int) int
-	h = func(e *restoreEntry, depth int) int {
-		if v, ok := height[e]; ok {
-			return v
-		}
-		v := 0
-		if depth < maxIndexDepth {
-			for _, c := range kids[e] {
-				v = max(v, h(c, depth+1)+1)
-			}
-		}
-		height[e] = v
-		return v
+		kids[e.v.Digest] = append(kids[e.v.Digest], e.children...)
 	}
 	var out [][]*restoreEntry
-	for _, e := range entries {
-		n := h(e, 0)
-		for len(out) <= n {
-			out = append(out, nil)
+	for _, level := range apply.RestoreOrder(keys, func(d string) []string { return kids[d] }) {
+		es := make([]*restoreEntry, len(level))
+		for i, d := range level {
+			es[i] = byDigest[d]
 		}
-		out[n] = append(out[n], e)
+		out = append(out, es)
 	}
 	return out
 }
-
-// maxIndexDepth bounds the nesting of indexes that levels follows.
-const maxIndexDepth = 8
 
 // restorable returns the ids of the package's deleted versions, so that only those cost a
 // restore request; or nil (try every entry) when listing them would cost more requests than the
