@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"github.com/regtidy/regtidy/internal/redact"
 )
 
+// TestRedactMatchesTheJournalRedaction: the error a journal record carries is redacted the way
+// every printed error is (redact.Text), whichever backend writes it.
 func TestRedactMatchesTheJournalRedaction(t *testing.T) {
 	for _, in := range []string{
 		"Authorization: Bearer abc.def.ghi-jkl",
@@ -18,8 +22,16 @@ func TestRedactMatchesTheJournalRedaction(t *testing.T) {
 		"delete manifest r/x:a1: 500 internal server error",
 		"",
 	} {
-		if got, want := redact.Text(in), redact.Text(in); got != want {
-			t.Errorf("redact.Text(%q) = %q, want %q", in, got, want)
+		var buf bytes.Buffer
+		if err := NewJournal(&buf).Write(JournalRecord{Type: RecordOutcome, Outcome: OutcomeFailed, Error: in}); err != nil {
+			t.Fatal(err)
+		}
+		var rec JournalRecord
+		if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rec.Error, redact.Text(in); got != want {
+			t.Errorf("journaled %q as %q, want %q", in, got, want)
 		}
 	}
 }
@@ -33,6 +45,7 @@ func TestFailureTextIsRedacted(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	for name, err := range map[string]error{
 		"apply failure":        Failure{Tag: "c1", Digest: digest, Err: cause},
+		"version failure":      Failure{ID: 7, Digest: digest, Err: cause},
 		"apply failure joined": fmt.Errorf("%w: 1 failed: %w", ErrPartial, errors.Join(Failure{Digest: digest, Err: cause})),
 		"undo failure":         UndoFailure{Digest: digest, Tag: "c1", Err: cause, MissingBlobs: []string{digest}},
 	} {
@@ -49,5 +62,20 @@ func TestFailureTextIsRedacted(t *testing.T) {
 	var f Failure
 	if !errors.As(fmt.Errorf("wrapped: %w", Failure{Digest: digest, Err: cause}), &f) || !errors.Is(f, cause) {
 		t.Errorf("redaction must not hide the error chain")
+	}
+}
+
+// TestVersionFailureJSONIsRedacted: a GHCR version's failure, as the result's JSON writes it,
+// names the version and holds no credential (GHCR failures were not redacted before they shared
+// Failure).
+func TestVersionFailureJSONIsRedacted(t *testing.T) {
+	const password = "pa55-w0rd-never-print-me"
+	f := Failure{ID: 42, Digest: "sha256:" + strings.Repeat("cd", 32), Err: fmt.Errorf("DELETE https://ci:%s@api.test/x: 500", password)}
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), password) || !strings.Contains(string(b), `"id":42`) || !strings.Contains(f.Error(), "version 42") {
+		t.Errorf("JSON %s, text %q: want the version named and the password gone", b, f.Error())
 	}
 }
