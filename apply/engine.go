@@ -142,9 +142,6 @@ func (e *Engine) Begin(header JournalRecord) error {
 	return j.Write(header)
 }
 
-// Journaling reports whether the run writes a journal.
-func (e *Engine) Journaling() bool { return e.j != nil }
-
 // Intent journals rec as the intent of a delete (a manifest record, outcome pending), before the
 // delete is made.
 func (e *Engine) Intent(rec JournalRecord) error {

@@ -23,8 +23,10 @@ func BasicAuth(user, password string) *http.Client {
 	return &http.Client{Transport: basicAuth{user: user, password: password}}
 }
 
+// basicAuth is BasicAuth's transport.
 type basicAuth struct{ user, password string }
 
+// RoundTrip sends r with the credentials.
 func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.SetBasicAuth(b.user, b.password)
