@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +31,12 @@ func isNotFound(err error) bool { return errors.Is(err, registry.ErrNotFound) }
 
 // pushModel uploads the model's blobs and manifests (children and subjects first) and its tags.
 func pushModel(ctx context.Context, c registry.Target, repo string, m *model) error {
+	return pushModelWith(ctx, c, nil, repo, m)
+}
+
+// pushModelWith is pushModel uploading the blobs through uploader (regtest.PushBlob: nil, or a
+// client with the credentials of a registry started with Htpasswd).
+func pushModelWith(ctx context.Context, c registry.Target, uploader *http.Client, repo string, m *model) error {
 	host, path, _ := strings.Cut(repo, "/")
 	blobs := map[string]bool{}
 	for _, d := range m.order {
@@ -39,7 +46,7 @@ func pushModel(ctx context.Context, c registry.Target, repo string, m *model) er
 				continue
 			}
 			blobs[b.digest] = true
-			if _, err := regtest.PushBlob(ctx, nil, host, path, b.raw); err != nil {
+			if _, err := regtest.PushBlob(ctx, uploader, host, path, b.raw); err != nil {
 				return fmt.Errorf("push blob %s: %w", b.digest, err)
 			}
 		}

@@ -88,7 +88,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}
 	repo := reg.Host + "/prop/secrets"
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, client, repo, c.m); err != nil {
+	if err := pushModelWith(ctx, client, regtest.BasicAuth(user, password), repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetEnabled(true)
