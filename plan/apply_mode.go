@@ -22,6 +22,12 @@ const (
 	ModeDigest Mode = "digest"
 )
 
+// ModeVersion is how apply deletes on GitHub Container Registry: one GitHub Packages REST call per
+// package version (ghcr.io answers DELETE on /v2/.../manifests/ with 405). Journals of such runs
+// carry VersionID on their manifest and outcome records; they are undone through GitHub's restore
+// endpoint (package registry/ghcr), not by pushing manifests back.
+const ModeVersion Mode = "version"
+
 // ParseMode parses "auto", "tag" or "digest"; the empty string is ModeAuto.
 func ParseMode(s string) (Mode, error) {
 	switch Mode(s) {
@@ -47,9 +53,9 @@ const tagDeleteCost = 5 * time.Millisecond
 // all its children whole (its mark phase keeps the manifests a kept index lists).
 const IssueGCChildren = "distribution/distribution#3004"
 
-// gcAdvice says, for the untagged manifests a tag-mode apply leaves (what, e.g. "12 manifests
+// GCAdvice says, for the untagged manifests a tag-mode apply leaves (what, e.g. "12 manifests
 // are"), what to run per version of distribution; freed is freed's phrase or "".
-func gcAdvice(what, freed string) string {
+func GCAdvice(what, freed string) string {
 	return what + " left untagged: the registry's garbage collection is to remove them" + freed + ". " +
 		"distribution v3: `registry garbage-collect --delete-untagged` removes them and keeps everything a kept index lists. " +
 		"distribution v2: --delete-untagged also removes children of kept indexes (" + IssueGCChildren + "); there, run garbage-collect without it (it then frees nothing of these) or apply with --mode digest. " +
@@ -110,12 +116,13 @@ func EstimateCost(p *Plan, mode Mode) Cost {
 		c.Deletes = delTags
 		c.Requests = 1 + liveHeads + 2*delTags + delTagged
 		if delManifests > 0 {
-			c.AfterApply = gcAdvice(fmt.Sprintf("%d manifests (%d tagged, %d untagged children, attestations and referrers) are", delManifests, delTagged, untagged), freed(p))
+			c.AfterApply = GCAdvice(fmt.Sprintf("%d manifests (%d tagged, %d untagged children, attestations and referrers) are", delManifests, delTagged, untagged), freed(p))
 		}
 	case ModeDigest:
-		// list + resolve every tag + per deleted tag a re-check HEAD + per manifest (GET, DELETE).
+		// list + resolve every tag + per deleted tag a re-check HEAD + per manifest (GET, DELETE),
+		// and before each level after the first a new listing that resolves every tag left.
 		c.Deletes = delManifests
-		c.Requests = 1 + liveHeads + delTags + 2*delManifests
+		c.Requests = 1 + liveHeads + delTags + 2*delManifests + relistRequests(p)
 		total := time.Duration(delManifests) * time.Duration(len(p.Tags)) * digestDeletePerTag
 		c.Why += fmt.Sprintf("; %d digest deletes, about %s of registry time", delManifests, roundDuration(total))
 		if delManifests > 0 {
@@ -123,6 +130,27 @@ func EstimateCost(p *Plan, mode Mode) Cost {
 		}
 	}
 	return c
+}
+
+// relistRequests counts the requests of the listings a digest-mode apply makes between levels of
+// deletes (plan.DeleteLevels): before each level after the first, one listing and a resolve of
+// every tag still there (the plan's tags less those deleted in the levels before). A long run
+// lists again every 200 deletes or 2 minutes too; those are not counted.
+func relistRequests(p *Plan) int {
+	tagsOf := make(map[string]int, len(p.Decisions))
+	for _, d := range p.Decisions {
+		tagsOf[d.Digest] = len(d.Tags)
+	}
+	n, live := 0, len(p.Tags)
+	for i, level := range p.DeleteLevels() {
+		if i > 0 {
+			n += 1 + live
+		}
+		for _, d := range level {
+			live -= tagsOf[d]
+		}
+	}
+	return n
 }
 
 // freed says how many bytes garbage collection frees, when the plan's summary knows.

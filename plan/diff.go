@@ -156,11 +156,11 @@ func short(digest string) string {
 	return digest
 }
 
-// validate checks that a plan is consistent enough to carry out: a schema this code reads, a
+// Validate checks that a plan is consistent enough to carry out: a schema this code reads, a
 // repository, each digest decided once, every planned tag listed by its digest's decision, no
 // deleted manifest whose recorded parent is kept, no delete carrying keep reasons, and an intact
 // seal (CheckApplicable).
-func validate(p *Plan) error {
+func (p *Plan) Validate() error {
 	if p.Schema != Schema {
 		return fmt.Errorf("%w: schema %q, this regtidy reads %q", ErrPlanInvalid, p.Schema, Schema)
 	}

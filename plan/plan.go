@@ -166,6 +166,48 @@ func (p *Plan) Deletes() []Decision {
 	return out
 }
 
+// DeleteLevels groups the digests the plan deletes by depth along their Parent chain, the order
+// a delete by digest takes (an index before its children): level 0 has no deleted parent, level 1
+// a parent in level 0, and so on. Each level is sorted by digest.
+func (p *Plan) DeleteLevels() [][]string {
+	parent := make(map[string]string, len(p.Decisions))
+	deleted := map[string]bool{}
+	for _, d := range p.Decisions {
+		if d.Action == Delete {
+			deleted[d.Digest] = true
+			parent[d.Digest] = d.Parent
+		}
+	}
+	depth := map[string]int{}
+	var depthOf func(d string, seen int) int
+	depthOf = func(d string, seen int) int {
+		if v, ok := depth[d]; ok {
+			return v
+		}
+		v := 0
+		if par := parent[d]; par != "" && deleted[par] && seen < len(deleted) {
+			v = depthOf(par, seen+1) + 1
+		}
+		depth[d] = v
+		return v
+	}
+	var out [][]string
+	for _, d := range p.Decisions {
+		if d.Action != Delete {
+			continue
+		}
+		lv := depthOf(d.Digest, 0)
+		for len(out) <= lv {
+			out = append(out, nil)
+		}
+		out[lv] = append(out[lv], d.Digest)
+	}
+	for _, l := range out {
+		slices.Sort(l)
+	}
+	return out
+}
+
 // Find returns the decision for a digest, or for the digest a tag pointed at when planned.
 func (p *Plan) Find(tagOrDigest string) (Decision, bool) {
 	digest := tagOrDigest

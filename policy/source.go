@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/plan"
 )
 
@@ -216,14 +217,14 @@ func (ks *KeepSets) Reads() []plan.SourceRead {
 			r.Head, r.HeadTime = c.Commits[0].SHA, c.Commits[0].Time
 			r.Oldest, r.OldestTime = c.Commits[n-1].SHA, c.Commits[n-1].Time
 		}
-		out = append(out, plan.SourceRead{Kind: "commits", Source: plan.Redact(c.Spec.String()), Commits: r})
+		out = append(out, plan.SourceRead{Kind: "commits", Source: redact.Text(c.Spec.String()), Commits: r})
 	}
 	for _, rs := range ks.Runs {
 		commits := map[string]bool{}
 		for _, r := range rs.Runs {
 			commits[r.Commit] = true
 		}
-		out = append(out, plan.SourceRead{Kind: "runs", Source: plan.Redact(rs.Spec.String()), Runs: &plan.RunsRead{
+		out = append(out, plan.SourceRead{Kind: "runs", Source: redact.Text(rs.Spec.String()), Runs: &plan.RunsRead{
 			Matched: rs.Matched, Files: rs.Files, Runs: rs.Lines, LiveRuns: len(rs.Runs), LiveCommits: len(commits),
 			AllowEmpty: rs.Spec.AllowEmpty,
 		}})
@@ -233,7 +234,7 @@ func (ks *KeepSets) Reads() []plan.SourceRead {
 		for _, b := range bs.Bases {
 			images[b.Image], bases[b.Digest] = true, true
 		}
-		out = append(out, plan.SourceRead{Kind: "base", Source: plan.Redact(bs.Spec.String()), Bases: &plan.BasesRead{
+		out = append(out, plan.SourceRead{Kind: "base", Source: redact.Text(bs.Spec.String()), Bases: &plan.BasesRead{
 			Images: len(images), Bases: len(bases), AllowEmpty: bs.Spec.AllowEmpty,
 		}})
 	}

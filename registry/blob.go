@@ -6,7 +6,6 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"net/url"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -61,131 +60,6 @@ func (c *Client) BlobExists(ctx context.Context, repo, dgst string) (bool, error
 		return false, nil
 	}
 	return false, ep.fail(op, dgst, resp)
-}
-
-// PushBlob uploads size bytes from r as the blob dgst of repo, monolithically: POST to open an
-// upload, then one PUT with the content and the digest; the registry checks the digest. The PUT
-// is retried on transient failures only when r can be replayed (a *bytes.Reader, *bytes.Buffer
-// or *strings.Reader). A size below 0 sends the content chunked, for registries that accept it.
-func (c *Client) PushBlob(ctx context.Context, repo, dgst string, size int64, r io.Reader) error {
-	const op = "push blob"
-	ep, _, err := c.blobEndpoint(ctx, op, repo, dgst, scopePush)
-	if err != nil {
-		return err
-	}
-	location, err := c.startUpload(ctx, op, ep, dgst, nil)
-	if err != nil {
-		return err
-	}
-	if location == nil {
-		return &Error{Op: op, Repo: ep.display, Ref: dgst, Status: http.StatusCreated,
-			Message: "registry completed an upload that was only opened"}
-	}
-	q := location.Query()
-	q.Set("digest", dgst)
-	location.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, location.String(), r)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", op, refString(ep.display, dgst), err)
-	}
-	if req.ContentLength == 0 && size != 0 {
-		req.ContentLength = size
-	}
-	if size == 0 {
-		req.Body = http.NoBody
-		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := ep.do(op, dgst, req)
-	if err != nil {
-		c.cancelUpload(ep, location)
-		return err
-	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
-		c.cancelUpload(ep, location)
-		return ep.fail(op, dgst, resp)
-	}
-	resp.Body.Close()
-	return nil
-}
-
-// MountBlob asks the registry to link the blob dgst of fromRepo into repo, without uploading it.
-// It reports whether the blob was mounted; false with a nil error means the registry declined (the
-// blob is unknown there, or the registry does not mount, or fromRepo is on another registry), and
-// the caller should upload the blob instead.
-func (c *Client) MountBlob(ctx context.Context, repo, fromRepo, dgst string) (bool, error) {
-	const op = "mount blob"
-	r, err := parseRepo(op, repo)
-	if err != nil {
-		return false, err
-	}
-	from, err := parseRepo(op, fromRepo)
-	if err != nil {
-		return false, err
-	}
-	if from.RegistryStr() != r.RegistryStr() {
-		return false, nil
-	}
-	if _, err := parseDigest(dgst); err != nil {
-		return false, &Error{Op: op, Repo: r.Name(), Ref: dgst, Message: err.Error(), Err: ErrInvalidReference}
-	}
-	ep, err := c.endpoint(ctx, op, r, r.Scope(scopePush), from.Scope(scopePull))
-	if err != nil {
-		return false, err
-	}
-	location, err := c.startUpload(ctx, op, ep, dgst, url.Values{"mount": {dgst}, "from": {from.RepositoryStr()}})
-	if err != nil {
-		return false, err
-	}
-	if location == nil {
-		return true, nil
-	}
-	c.cancelUpload(ep, location)
-	return false, nil
-}
-
-// startUpload opens an upload session (POST .../blobs/uploads/ with query) and returns its
-// absolute Location; nil when the registry answered 201 Created (a mount that succeeded).
-func (c *Client) startUpload(ctx context.Context, op string, ep *endpoint, dgst string, query url.Values) (*url.URL, error) {
-	u, err := url.Parse(ep.url("blobs/uploads/"))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", op, refString(ep.display, dgst), err)
-	}
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", op, refString(ep.display, dgst), err)
-	}
-	resp, err := ep.do(op, dgst, req)
-	if err != nil {
-		return nil, err
-	}
-	switch resp.StatusCode {
-	case http.StatusCreated:
-		resp.Body.Close()
-		return nil, nil
-	case http.StatusAccepted:
-		resp.Body.Close()
-	default:
-		return nil, ep.fail(op, dgst, resp)
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Header.Get("Location") == "" {
-		return nil, &Error{Op: op, Repo: ep.display, Ref: dgst, Status: resp.StatusCode, Message: "upload without a usable Location header"}
-	}
-	return u.ResolveReference(loc), nil
-}
-
-// cancelUpload abandons an upload session, best effort: the registry purges it later anyway.
-func (c *Client) cancelUpload(ep *endpoint, location *url.URL) {
-	ctx := context.Background()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, location.String(), nil)
-	if err != nil {
-		return
-	}
-	if resp, err := ep.client.Do(req); err == nil {
-		resp.Body.Close()
-	}
 }
 
 // blobEndpoint parses repo and dgst and returns the endpoint for scope and the digest.

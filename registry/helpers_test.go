@@ -1,15 +1,13 @@
 package registry_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/opencontainers/go-digest"
 
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
@@ -58,11 +56,13 @@ var (
 	}
 )
 
-// pushBlob uploads content to repo and returns its descriptor.
+// pushBlob uploads content to repo (with the test credentials, for registries that want them)
+// and returns its descriptor.
 func pushBlob(t *testing.T, c *registry.Client, repo, mediaType string, content []byte) inventory.Descriptor {
 	t.Helper()
-	d := digest.FromBytes(content).String()
-	if err := c.PushBlob(t.Context(), repo, d, int64(len(content)), bytes.NewReader(content)); err != nil {
+	host, path, _ := strings.Cut(repo, "/")
+	d, err := regtest.PushBlob(t.Context(), regtest.BasicAuth(testUser, testPassword), host, path, content)
+	if err != nil {
 		t.Fatalf("push blob: %v", err)
 	}
 	return inventory.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(content))}

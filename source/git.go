@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/regtidy/regtidy/internal/redact"
 )
 
 // GitSpec says which commits LastCommits reads.
@@ -103,21 +104,7 @@ func isRemote(repo string) bool {
 }
 
 // redactURL removes the user information's password from a URL, for messages, logs and cache keys.
-func redactURL(raw string) string {
-	if !strings.Contains(raw, "://") {
-		return raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.User(u.User.Username())
-		}
-	}
-	return u.String()
-}
+func redactURL(raw string) string { return redact.Password(raw) }
 
 func lastCommitsLocal(ctx context.Context, spec GitSpec, log *slog.Logger) ([]Commit, error) {
 	// The path itself first (a work tree or a bare repository), then its parents (a subdirectory

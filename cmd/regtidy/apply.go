@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
-	"github.com/spf13/cobra"
 )
 
 // applyFlags are the flags of the commands that delete (apply, prune).
@@ -103,7 +105,7 @@ func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan
 	if err != nil {
 		return err
 	}
-	opt := plan.ApplyOptions{
+	opt := apply.ApplyOptions{
 		Mode:        mode,
 		MaxDeletes:  af.maxDeletes,
 		Concurrency: af.concurrency,
@@ -119,7 +121,7 @@ func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan
 	}
 	pr := o.newProgress()
 	opt.Progress = func(done, total int) { pr.update("delete", done, total) }
-	res, err := plan.Apply(ctx, p, c, opt)
+	res, err := apply.Apply(ctx, p, c, opt)
 	pr.wait()
 	if res != nil {
 		if werr := o.writeApplyResult(res, af); werr != nil && err == nil {
@@ -127,7 +129,7 @@ func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan
 		}
 	}
 	if err != nil {
-		if errors.Is(err, plan.ErrPartial) {
+		if errors.Is(err, apply.ErrPartial) {
 			return fmt.Errorf("%w: %w", errPartial, err)
 		}
 		return err
@@ -138,7 +140,7 @@ func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan
 	return nil
 }
 
-func (o *rootOptions) writeApplyResult(r *plan.ApplyResult, af *applyFlags) error {
+func (o *rootOptions) writeApplyResult(r *apply.ApplyResult, af *applyFlags) error {
 	if o.output == "json" {
 		return o.writeJSON(r)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/regtidy/regtidy/examples"
 	"github.com/regtidy/regtidy/internal/ghcremu"
+	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
@@ -102,7 +103,7 @@ func (c *canaryCheck) run(name, fails, stdin string, args ...string) string {
 	printed := ""
 	if err != nil {
 		// What main writes for an error.
-		printed = "regtidy: " + plan.Redact(err.Error())
+		printed = "regtidy: " + redact.Text(err.Error())
 		shown += printed + "\n"
 	}
 	c.t.Logf("%s (%v): %.300s", name, time.Since(start).Round(time.Millisecond), printed)

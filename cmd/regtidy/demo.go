@@ -10,12 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/examples"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/report"
-	"github.com/spf13/cobra"
 )
 
 type demoOptions struct {
@@ -175,7 +177,7 @@ func (o *rootOptions) runDemo(ctx context.Context, do *demoOptions) error {
 	}
 
 	say("\n== regtidy verify %s --plan plan.json\n", repo)
-	res, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{})
+	res, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"gocloud.dev/blob/fileblob"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/internal/units"
@@ -170,7 +171,7 @@ func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
 	say("listing the versions cost %d REST request(s), against %d the first time: the state file knew every id", repeatListing, firstListing)
 
 	say("\n== regtidy verify %s --plan plan.json\n", repo)
-	res, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{})
+	res, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{})
 	if err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func (o *rootOptions) demoUndoOne(ctx context.Context, client *registry.Client, 
 	if err != nil {
 		return err
 	}
-	recs, err := plan.ReadJournal(bytes.NewReader(data))
+	recs, err := apply.ReadJournal(bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
@@ -293,16 +294,16 @@ func (o *rootOptions) demoUndoOne(ctx context.Context, client *registry.Client, 
 
 // oneImage returns, as a journal, the records of the first deleted version with a tag and of the
 // versions the journal names it the parent of, with the headers; and that tag.
-func oneImage(recs []plan.JournalRecord) ([]byte, string) {
-	var root *plan.JournalRecord
+func oneImage(recs []apply.JournalRecord) ([]byte, string) {
+	var root *apply.JournalRecord
 	deleted := map[int64]bool{}
 	for _, r := range recs {
-		if r.Type == plan.RecordOutcome && r.Outcome == plan.OutcomeDeleted {
+		if r.Type == apply.RecordOutcome && r.Outcome == apply.OutcomeDeleted {
 			deleted[r.VersionID] = true
 		}
 	}
 	for i := range recs {
-		if r := &recs[i]; r.Type == plan.RecordManifest && len(r.Tags) > 0 && deleted[r.VersionID] {
+		if r := &recs[i]; r.Type == apply.RecordManifest && len(r.Tags) > 0 && deleted[r.VersionID] {
 			root = r
 			break
 		}
@@ -312,14 +313,14 @@ func oneImage(recs []plan.JournalRecord) ([]byte, string) {
 	}
 	ids := map[int64]bool{root.VersionID: true}
 	for _, r := range recs {
-		if r.Type == plan.RecordManifest && r.Parent == root.Digest {
+		if r.Type == apply.RecordManifest && r.Parent == root.Digest {
 			ids[r.VersionID] = true
 		}
 	}
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	for _, r := range recs {
-		if r.Type == plan.RecordHeader || (r.Type == plan.RecordManifest || r.Type == plan.RecordOutcome) && ids[r.VersionID] {
+		if r.Type == apply.RecordHeader || (r.Type == apply.RecordManifest || r.Type == apply.RecordOutcome) && ids[r.VersionID] {
 			if err := enc.Encode(r); err != nil {
 				return nil, ""
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/examples"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
@@ -143,7 +144,7 @@ func TestCasePolicyDeletesExactlyTheExpectedSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	var planned []string
-	for _, tag := range plan.KeptTags(p) {
+	for _, tag := range apply.KeptTags(p) {
 		planned = append(planned, tag.Name)
 	}
 	sort.Strings(planned)

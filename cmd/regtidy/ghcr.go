@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
@@ -184,7 +186,7 @@ func (o *rootOptions) applyGHCR(ctx context.Context, c *registry.Client, p *plan
 		}
 	}
 	switch {
-	case err != nil && errors.Is(err, plan.ErrPartial):
+	case err != nil && errors.Is(err, apply.ErrPartial):
 		return fmt.Errorf("%w: %w", errPartial, err)
 	case err != nil:
 		return budgetError(err)
@@ -214,7 +216,7 @@ func (o *rootOptions) writeGHCRResult(r *ghcr.ApplyResult, af *applyFlags) error
 		fmt.Fprintf(w, "kept after all: %d versions a kept tag now reaches, or whose parent could not be deleted\n", n)
 	}
 	for _, f := range r.Failed {
-		fmt.Fprintf(w, "FAILED %v\n", plan.Redact(f.Error()))
+		fmt.Fprintf(w, "FAILED %v\n", redact.Text(f.Error()))
 	}
 	if r.Remaining > 0 {
 		fmt.Fprintf(w, "%d versions not done yet (%s): run the same command again to continue\n", r.Remaining, cmpStopped(r.Stopped))
@@ -260,7 +262,7 @@ func (o *rootOptions) undoGHCR(ctx context.Context, repo string, journal []byte,
 			fmt.Fprintf(o.stdout, "%s: %s %d package versions; %d were not deleted; %d are past GitHub's 30-day restore window\n",
 				res.Repository, verb, len(res.Restored), len(res.NotDeleted), len(res.Expired))
 			for _, f := range res.Failed {
-				fmt.Fprintf(o.stdout, "NOT RESTORED %v\n", plan.Redact(f.Error()))
+				fmt.Fprintf(o.stdout, "NOT RESTORED %v\n", redact.Text(f.Error()))
 			}
 			if res.Remaining > 0 {
 				fmt.Fprintf(o.stdout, "%d versions not restored yet (budget): run the same command again\n", res.Remaining)

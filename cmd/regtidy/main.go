@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/regtidy/regtidy/plan"
+	"github.com/regtidy/regtidy/internal/redact"
 )
 
 // Exit codes.
@@ -57,13 +57,13 @@ func exitCode(err error) int {
 		fmt.Fprintln(os.Stderr, "regtidy: interrupted")
 		return exitCancel
 	case errors.Is(err, errUsage), cobraUsage(err):
-		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
+		fmt.Fprintln(os.Stderr, "regtidy:", redact.Text(err.Error()))
 		return exitUsage
 	case errors.Is(err, errPartial):
-		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
+		fmt.Fprintln(os.Stderr, "regtidy:", redact.Text(err.Error()))
 		return exitPartial
 	default:
-		fmt.Fprintln(os.Stderr, "regtidy:", plan.Redact(err.Error()))
+		fmt.Fprintln(os.Stderr, "regtidy:", redact.Text(err.Error()))
 		return exitError
 	}
 }

@@ -6,13 +6,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/regtidy/regtidy/source"
-	"github.com/spf13/cobra"
 )
 
 // planFlags are the flags of the commands that make a plan (plan, prune).

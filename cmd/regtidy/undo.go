@@ -5,8 +5,11 @@ import (
 	"io"
 	"os"
 
-	"github.com/regtidy/regtidy/plan"
 	"github.com/spf13/cobra"
+
+	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/redact"
+	"github.com/regtidy/regtidy/plan"
 )
 
 func newUndoCmd(o *rootOptions) *cobra.Command {
@@ -32,7 +35,7 @@ and reported.`,
 				return err
 			}
 			defer f.Close()
-			h, err := plan.ReadJournalHeader(f)
+			h, err := apply.ReadJournalHeader(f)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -52,7 +55,7 @@ and reported.`,
 			}
 			defer o.printStats(c)
 			pr := o.newProgress()
-			res, err := plan.Undo(cmd.Context(), f, c, plan.UndoOptions{
+			res, err := apply.Undo(cmd.Context(), f, c, apply.UndoOptions{
 				Logger: o.logger(), DryRun: dryRun,
 				Progress: func(done, total int) { pr.update("restore", done, total) },
 			})
@@ -114,8 +117,8 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 			}
 			defer o.printStats(c)
 			pr := o.newProgress()
-			opt := plan.VerifyOptions{Logger: o.logger(), Progress: func(done, total int) { pr.update("verify", done, total) }}
-			var res *plan.VerifyResult
+			opt := apply.VerifyOptions{Logger: o.logger(), Progress: func(done, total int) { pr.update("verify", done, total) }}
+			var res *apply.VerifyResult
 			switch {
 			case planPath != "":
 				p, err := plan.Read(planPath)
@@ -125,11 +128,11 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 				if p.Repository != args[0] {
 					return usageError(fmt.Errorf("--plan is for %s, not %s", p.Repository, args[0]))
 				}
-				res, err = plan.VerifyPlan(cmd.Context(), c, p, opt)
+				res, err = apply.VerifyPlan(cmd.Context(), c, p, opt)
 			case len(args) > 1:
-				res, err = plan.Verify(cmd.Context(), c, args[0], plan.TagsNamed(args[1:]...), opt)
+				res, err = apply.Verify(cmd.Context(), c, args[0], apply.TagsNamed(args[1:]...), opt)
 			default:
-				res, err = plan.Verify(cmd.Context(), c, args[0], nil, opt)
+				res, err = apply.Verify(cmd.Context(), c, args[0], nil, opt)
 			}
 			pr.wait()
 			if err != nil {
@@ -151,7 +154,7 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 					fmt.Fprintf(w, "moved %s: %s -> %s (checked as it is now)\n", m.Tag, short(m.Planned), short(m.Live))
 				}
 				for _, u := range res.Unchecked {
-					fmt.Fprintf(w, "could not check %s: %s\n", u.Tag, plan.Redact(fmt.Sprint(u.Err)))
+					fmt.Fprintf(w, "could not check %s: %s\n", u.Tag, redact.Text(fmt.Sprint(u.Err)))
 				}
 				if res.OK() {
 					fmt.Fprintln(w, "every tag resolves whole")

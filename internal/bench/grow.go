@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/inventory"
-	"github.com/regtidy/regtidy/plan"
 )
 
 // growJournal writes to out a tag-mode journal of n deleted tags in the shape of the journal at
@@ -23,7 +23,7 @@ func growJournal(src, out, repo string, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	recs, err := plan.ReadJournal(strings.NewReader(string(b)))
+	recs, err := apply.ReadJournal(strings.NewReader(string(b)))
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", src, err)
 	}
@@ -45,7 +45,7 @@ func growJournal(src, out, repo string, n int) (int, error) {
 		before := written
 		for _, r := range recs {
 			switch r.Type {
-			case plan.RecordManifest:
+			case apply.RecordManifest:
 				if written >= n || len(r.Raw) < 2 || r.Raw[len(r.Raw)-1] != '}' {
 					continue
 				}
@@ -62,7 +62,7 @@ func growJournal(src, out, repo string, n int) (int, error) {
 				}
 				r.Tags = tags
 				written += len(tags)
-			case plan.RecordOutcome:
+			case apply.RecordOutcome:
 				d, ok := digests[r.Digest]
 				if !ok {
 					continue

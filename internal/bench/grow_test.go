@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/inventory"
-	"github.com/regtidy/regtidy/plan"
 )
 
 // A grown journal reads as a journal, names the given repository, and journals n distinct tags on
@@ -19,7 +19,7 @@ func TestGrowJournal(t *testing.T) {
 	d := inventory.DigestOf([]byte(raw))
 	src := filepath.Join(dir, "j.jsonl")
 	lines := []string{
-		`{"type":"header","schema":"` + plan.JournalSchema + `","repository":"127.0.0.1:1/r","mode":"tag"}`,
+		`{"type":"header","schema":"` + apply.JournalSchema + `","repository":"127.0.0.1:1/r","mode":"tag"}`,
 		`{"type":"manifest","digest":"` + d + `","mediaType":"application/vnd.oci.image.index.v1+json","tags":["a","b"],"raw":"` +
 			b64(raw) + `","by":"tag","outcome":"pending"}`,
 		`{"type":"outcome","digest":"` + d + `","tag":"a","outcome":"deleted"}`,
@@ -34,25 +34,25 @@ func TestGrowJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
-	recs, err := plan.ReadJournal(strings.NewReader(string(b)))
+	recs, err := apply.ReadJournal(strings.NewReader(string(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tags, outcomes := map[string]bool{}, 0
 	for _, r := range recs {
 		switch r.Type {
-		case plan.RecordHeader:
+		case apply.RecordHeader:
 			if r.Repository != "127.0.0.1:2/r" {
 				t.Errorf("repository %s", r.Repository)
 			}
-		case plan.RecordManifest:
+		case apply.RecordManifest:
 			if inventory.DigestOf(r.Raw) != r.Digest || r.Digest == d {
 				t.Errorf("record %s: bytes do not match, or not a new digest", r.Digest)
 			}
 			for _, tag := range r.Tags {
 				tags[tag] = true
 			}
-		case plan.RecordOutcome:
+		case apply.RecordOutcome:
 			outcomes++
 		}
 	}

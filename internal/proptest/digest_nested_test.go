@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
@@ -50,14 +51,14 @@ func TestDigestModeFinishesTaggedNestedIndexes(t *testing.T) {
 		}
 		c := &planCase{m: m, gp: gp, pol: pol, ks: &policy.KeepSets{}}
 		repo := fmt.Sprintf("%s/prop/chain%d", reg.Host, round)
-		if err := pushModel(t.Context(), client, client, repo, m); err != nil {
+		if err := pushModel(t.Context(), client, repo, m); err != nil {
 			t.Fatal(err)
 		}
 		_, p, err := planWith(t.Context(), c, client, repo)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeDigest, Concurrency: 8})
+		res, err := apply.Apply(t.Context(), p, client, apply.ApplyOptions{Mode: plan.ModeDigest, Concurrency: 8})
 		if err == nil && res.Remaining > 0 {
 			left++
 			if left == 1 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
@@ -62,7 +63,7 @@ func startEmptyPages(t *testing.T, c *planCase) (*regtest.Registry, *faultproxy.
 	repo := reg.Host + "/prop/empty-page"
 	proxy.SetEnabled(false)
 	client := registry.New()
-	if err := pushModel(t.Context(), client, client, repo, c.m); err != nil {
+	if err := pushModel(t.Context(), client, repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	return reg, proxy, repo
@@ -109,7 +110,7 @@ func TestEmptyTagPageStalePlanRefused(t *testing.T) {
 	}
 	proxy.SetEnabled(false)
 	for _, mode := range []plan.Mode{plan.ModeTag, plan.ModeDigest} {
-		_, err = plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: mode})
+		_, err = apply.Apply(t.Context(), p, client, apply.ApplyOptions{Mode: mode})
 		var stale *plan.StaleError
 		if !errors.Is(err, plan.ErrPlanStale) || !errors.As(err, &stale) {
 			t.Errorf("%s mode: apply of the partial plan: %v; want ErrPlanStale", mode, err)
@@ -136,7 +137,7 @@ func TestEmptyTagPagesTagMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeTag})
+	res, err := apply.Apply(t.Context(), p, client, apply.ApplyOptions{Mode: plan.ModeTag})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -149,7 +150,7 @@ func TestEmptyTagPagesTagMode(t *testing.T) {
 	if got.tags["zz-keep"] != d || !got.manifests[d] || got.tags["a-old"] != "" {
 		t.Errorf("after a tag-mode apply: tags %v, manifests %v; want a-old gone and zz-keep on %s", got.tags, got.manifests, d)
 	}
-	if v, err := plan.Verify(t.Context(), client, repo, []inventory.Tag{{Name: "zz-keep", Digest: d}}, plan.VerifyOptions{}); err != nil || !v.OK() {
+	if v, err := apply.Verify(t.Context(), client, repo, []inventory.Tag{{Name: "zz-keep", Digest: d}}, apply.VerifyOptions{}); err != nil || !v.OK() {
 		t.Errorf("zz-keep does not verify: %v %+v", err, v)
 	}
 	t.Logf("left for garbage collection: %v (D is still tagged zz-keep: collection keeps it)", res.LeftForGC)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
@@ -124,7 +125,7 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 	repo := reg.Host + "/prop/faults"
 	direct := registry.New()
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, direct, direct, repo, c.m); err != nil {
+	if err := pushModel(ctx, direct, repo, c.m); err != nil {
 		return err.Error()
 	}
 	before, err := readState(ctx, direct, repo, c.m)
@@ -169,7 +170,7 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 		if runs > maxRuns {
 			return fmt.Sprintf("apply not done after %d runs", maxRuns)
 		}
-		res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4, DeleteTimeout: time.Minute})
+		res, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4, DeleteTimeout: time.Minute})
 		got, cerr := check()
 		if cerr != nil {
 			return cerr.Error()
@@ -181,7 +182,7 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 			return fmt.Sprintf("apply run %d found the plan stale, though nothing moved: %v", runs, err)
 		}
 		if err != nil {
-			if res != nil && !res.Partial() && !errors.Is(err, plan.ErrPartial) {
+			if res != nil && !res.Partial() && !errors.Is(err, apply.ErrPartial) {
 				// An error before deleting (listing) is fine; a partial result must say so.
 				if len(res.DeletedManifests)+len(res.DeletedTags) > 0 && len(res.Failed) == 0 {
 					return fmt.Sprintf("apply run %d: error %v with a result that looks complete", runs, err)
@@ -212,7 +213,7 @@ func faultCase(ctx context.Context, reg *regtest.Registry, proxy *faultproxy.Pro
 		if err != nil {
 			return err.Error()
 		}
-		res, err := plan.Undo(ctx, jf, client, plan.UndoOptions{Concurrency: 4})
+		res, err := apply.Undo(ctx, jf, client, apply.UndoOptions{Concurrency: 4})
 		jf.Close()
 		if err != nil {
 			if res != nil && !res.Partial() {

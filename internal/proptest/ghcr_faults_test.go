@@ -68,7 +68,7 @@ func TestGHCRUnderFaults(t *testing.T) {
 // ghcrFaultCase runs one case; it returns what went wrong, or "".
 func ghcrFaultCase(ctx context.Context, g *ghcrRun, proxy *faultproxy.Proxy, c *planCase, tally *faultTally) string {
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, c.m); err != nil {
 		return err.Error()
 	}
 	g.clock.Advance(24 * time.Hour)

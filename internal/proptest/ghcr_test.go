@@ -193,7 +193,7 @@ func (g *ghcrRun) deletedDigests() []string {
 // runGHCRCase pushes, plans, applies and checks one case; it returns what went wrong, or "", and
 // whether the case ran to the end.
 func runGHCRCase(ctx context.Context, g *ghcrRun, c *planCase) (string, bool) {
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, c.m); err != nil {
 		return err.Error(), false
 	}
 	g.clock.Advance(24 * time.Hour)

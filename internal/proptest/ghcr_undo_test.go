@@ -24,7 +24,7 @@ func TestGHCRUndoRestoresVersionsJournaledGone(t *testing.T) {
 	g, proxy := startGHCRBehindProxy(t, faultproxy.Options{Rate: 1, Max: 1, Kinds: []faultproxy.Kind{faultproxy.ResetAfter},
 		Only: func(r *http.Request) bool { return r.Method == http.MethodDelete }})
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	g.clock.Advance(24 * time.Hour)

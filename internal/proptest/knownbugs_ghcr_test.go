@@ -35,7 +35,7 @@ func TestKnownBugGHCROrphansHideReferrersAndChildren(t *testing.T) {
 			continue
 		}
 		g := startGHCR(t, ghcremu.Options{RegistryDelete: ghcremu.DeleteTags, Tokens: map[string]int{ghcrToken: 0}}, "acme/prop")
-		if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+		if err := pushModel(ctx, g.oci, g.repo, c.m); err != nil {
 			t.Fatal(err)
 		}
 		g.clock.Advance(24 * 3600e9)

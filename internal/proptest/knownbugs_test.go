@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
@@ -38,7 +39,7 @@ func TestKnownBugEmptyTagListingGivesAnEmptyPlan(t *testing.T) {
 	repo := reg.Host + "/prop/empty-listing"
 	client := registry.New()
 	proxy.SetEnabled(false)
-	if err := pushModel(t.Context(), client, client, repo, c.m); err != nil {
+	if err := pushModel(t.Context(), client, repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetEnabled(true)
@@ -69,7 +70,7 @@ func TestKnownBugEmptyTagPagesDigestModeDeletesKeptTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := plan.Apply(t.Context(), p, client, plan.ApplyOptions{Mode: plan.ModeDigest})
+	res, err := apply.Apply(t.Context(), p, client, apply.ApplyOptions{Mode: plan.ModeDigest})
 	proxy.SetEnabled(false)
 	got, rerr := readState(t.Context(), client, repo, c.m)
 	if rerr != nil {
@@ -98,7 +99,7 @@ func TestKnownBugGHCREmptyTagPagesDeletesKeptTag(t *testing.T) {
 	g, proxy := startGHCRBehindProxy(t, faultproxy.Options{Rate: 1, Max: 1000,
 		Kinds: []faultproxy.Kind{faultproxy.EmptyTags}, Only: followUpPage, PageTags: 2})
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, c.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	g.clock.Advance(24 * time.Hour)

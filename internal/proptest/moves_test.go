@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -75,7 +76,7 @@ func TestMovedTagsAreSkipped(t *testing.T) {
 // moveCase runs one case; it returns the tags moved, those apply reported skipped, and what went
 // wrong, or "".
 func moveCase(ctx context.Context, client *registry.Client, repo string, c *planCase, mode plan.Mode) (int, int, string) {
-	if err := pushModel(ctx, client, client, repo, c.m); err != nil {
+	if err := pushModel(ctx, client, repo, c.m); err != nil {
 		return 0, 0, err.Error()
 	}
 	inv, _, err := inventory.Build(ctx, client, repo, inventory.BuildOptions{IsNotFound: isNotFound, Concurrency: 8})
@@ -124,7 +125,7 @@ func moveCase(ctx context.Context, client *registry.Client, repo string, c *plan
 			moves[tag] = onto
 		}
 	}}
-	res, err := plan.Apply(ctx, p, mt, plan.ApplyOptions{Mode: mode, Concurrency: 4})
+	res, err := apply.Apply(ctx, p, mt, apply.ApplyOptions{Mode: mode, Concurrency: 4})
 	if moveErr != nil {
 		return len(moves), 0, "moving a tag: " + moveErr.Error()
 	}
@@ -152,7 +153,7 @@ func moveCase(ctx context.Context, client *registry.Client, repo string, c *plan
 			check = append(check, inventory.Tag{Name: tag, Digest: d})
 		}
 	}
-	v, err := plan.Verify(ctx, client, repo, check, plan.VerifyOptions{Concurrency: 4})
+	v, err := apply.Verify(ctx, client, repo, check, apply.VerifyOptions{Concurrency: 4})
 	if err != nil || !v.OK() {
 		fmt.Fprintf(&b, "kept and moved tags do not verify: err %v, broken %+v, moved %+v\n", err, v.Broken, v.Moved)
 	}

@@ -1,10 +1,10 @@
 package proptest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -29,7 +30,14 @@ const registryCases = 20
 func isNotFound(err error) bool { return errors.Is(err, registry.ErrNotFound) }
 
 // pushModel uploads the model's blobs and manifests (children and subjects first) and its tags.
-func pushModel(ctx context.Context, c registry.Target, pusher *registry.Client, repo string, m *model) error {
+func pushModel(ctx context.Context, c registry.Target, repo string, m *model) error {
+	return pushModelWith(ctx, c, nil, repo, m)
+}
+
+// pushModelWith is pushModel uploading the blobs through uploader (regtest.PushBlob: nil, or a
+// client with the credentials of a registry started with Htpasswd).
+func pushModelWith(ctx context.Context, c registry.Target, uploader *http.Client, repo string, m *model) error {
+	host, path, _ := strings.Cut(repo, "/")
 	blobs := map[string]bool{}
 	for _, d := range m.order {
 		n := m.nodes[d]
@@ -38,7 +46,7 @@ func pushModel(ctx context.Context, c registry.Target, pusher *registry.Client, 
 				continue
 			}
 			blobs[b.digest] = true
-			if err := pusher.PushBlob(ctx, repo, b.digest, int64(len(b.raw)), bytes.NewReader(b.raw)); err != nil {
+			if _, err := regtest.PushBlob(ctx, uploader, host, path, b.raw); err != nil {
 				return fmt.Errorf("push blob %s: %w", b.digest, err)
 			}
 		}
@@ -211,7 +219,7 @@ type applyStats struct{ manifests, tags, restored int }
 // does; it returns what went wrong, or "".
 func applyCase(ctx context.Context, client *registry.Client, repo string, c *planCase, mode plan.Mode, journal string) (string, applyStats) {
 	var st applyStats
-	if err := pushModel(ctx, client, client, repo, c.m); err != nil {
+	if err := pushModel(ctx, client, repo, c.m); err != nil {
 		return err.Error(), st
 	}
 	before, err := readState(ctx, client, repo, c.m)
@@ -232,7 +240,7 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 	}
 	// One run finishes the plan: digest mode tries again, within the run, a tagged index held
 	// back while an index listing it was being deleted (TestDigestModeFinishesTaggedNestedIndexes).
-	res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
+	res, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
 	if err != nil {
 		return fmt.Sprintf("apply: %v (failed %+v)", err, res.Failed), st
 	}
@@ -252,11 +260,11 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 	if msg := checkKeptWhole(ctx, client, repo, c.m, exp); msg != "" {
 		return msg, st
 	}
-	if v, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{Concurrency: 4}); err != nil || !v.OK() {
+	if v, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{Concurrency: 4}); err != nil || !v.OK() {
 		return fmt.Sprintf("verify: err %v, broken %+v", err, v), st
 	}
 	// Invariant 6: a second run finds everything done (its journal says so) and changes nothing.
-	again, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
+	again, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: mode, JournalPath: journal, Concurrency: 4})
 	if err != nil || len(again.DeletedManifests)+len(again.DeletedTags) != 0 {
 		return fmt.Sprintf("second apply: err %v, deleted %v %v", err, again.DeletedManifests, again.DeletedTags), st
 	}
@@ -269,7 +277,7 @@ func applyCase(ctx context.Context, client *registry.Client, repo string, c *pla
 		return err.Error(), st
 	}
 	defer jf.Close()
-	ures, err := plan.Undo(ctx, jf, client, plan.UndoOptions{Concurrency: 4})
+	ures, err := apply.Undo(ctx, jf, client, apply.UndoOptions{Concurrency: 4})
 	if err != nil {
 		return fmt.Sprintf("undo: %v", err), st
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/regtest"
@@ -87,7 +88,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}
 	repo := reg.Host + "/prop/secrets"
 	proxy.SetEnabled(false)
-	if err := pushModel(ctx, client, client, repo, c.m); err != nil {
+	if err := pushModelWith(ctx, client, regtest.BasicAuth(user, password), repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetEnabled(true)
@@ -112,16 +113,16 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}
 	places["plan file"] = planFile.String()
 	for run := 0; run < maxRuns; run++ {
-		res, err := plan.Apply(ctx, p, client, plan.ApplyOptions{Mode: plan.ModeDigest, Journal: &journal, Logger: log})
+		res, err := apply.Apply(ctx, p, client, apply.ApplyOptions{Mode: plan.ModeDigest, Journal: &journal, Logger: log})
 		places[fmt.Sprintf("apply result %d", run)] = fmt.Sprintf("%+v %v", res, err)
 		if err == nil {
 			break
 		}
 	}
 	places["journal"] = journal.String()
-	v, err := plan.VerifyPlan(ctx, client, p, plan.VerifyOptions{Logger: log})
+	v, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{Logger: log})
 	places["verify"] = fmt.Sprintf("%+v %v", v, err)
-	ures, err := plan.Undo(ctx, bytes.NewReader(journal.Bytes()), client, plan.UndoOptions{Logger: log})
+	ures, err := apply.Undo(ctx, bytes.NewReader(journal.Bytes()), client, apply.UndoOptions{Logger: log})
 	places["undo"] = fmt.Sprintf("%+v %v", ures, err)
 	// A request with a wrong password fails; its error must not carry the password either.
 	bad := registry.New(registry.WithAuth(&authn.Basic{Username: user, Password: password + "-wrong"}), registry.WithLogger(log))
@@ -144,7 +145,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pushModel(ctx, g.oci, g.oci, g.repo, gc.m); err != nil {
+	if err := pushModel(ctx, g.oci, g.repo, gc.m); err != nil {
 		t.Fatal(err)
 	}
 	g.clock.Advance(24 * time.Hour)

@@ -2,13 +2,13 @@ package ghcr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
@@ -54,7 +54,7 @@ type ApplyOptions struct {
 	// Manifests, if set, supplies manifest bytes by digest (the inventory cache): journaled with
 	// each version, and read for the children of indexes, so that a child waits for every index
 	// that lists it and not only the parent the plan names.
-	Manifests plan.ManifestSource
+	Manifests apply.ManifestSource
 	// StatePath, if set, is where the state is saved (LoadState's locations): once SaveEvery
 	// outcomes and SaveInterval have passed since the last save, when the budget is spent, and at
 	// the end of the run.
@@ -93,21 +93,11 @@ type ApplyOptions struct {
 }
 
 func (o ApplyOptions) withDefaults() ApplyOptions {
-	if o.SaveEvery <= 0 {
-		o.SaveEvery = DefaultSaveEvery
-	}
-	if o.SaveInterval <= 0 {
-		o.SaveInterval = DefaultSaveInterval
-	}
-	if o.RecheckEvery <= 0 {
-		o.RecheckEvery = DefaultRecheckEvery
-	}
-	if o.CheckConcurrency <= 0 {
-		o.CheckConcurrency = DefaultCheckConcurrency
-	}
-	if o.DeleteTimeout <= 0 {
-		o.DeleteTimeout = DefaultDeleteTimeout
-	}
+	apply.Default(&o.SaveEvery, DefaultSaveEvery)
+	apply.Default(&o.SaveInterval, DefaultSaveInterval)
+	apply.Default(&o.RecheckEvery, DefaultRecheckEvery)
+	apply.Default(&o.CheckConcurrency, DefaultCheckConcurrency)
+	apply.Default(&o.DeleteTimeout, DefaultDeleteTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -116,10 +106,7 @@ func (o ApplyOptions) withDefaults() ApplyOptions {
 
 // ApplyResult reports what Apply did. In a dry run, Deleted says what would be deleted.
 type ApplyResult struct {
-	// Repository is the plan's repository; Mode is always plan.ModeVersion.
-	Repository string    `json:"repository"`
-	Mode       plan.Mode `json:"mode"`
-	DryRun     bool      `json:"dry_run,omitempty"`
+	apply.Result
 	// Planned counts the versions the plan deletes.
 	Planned int `json:"planned"`
 	// Deleted were deleted by this run; Gone were already gone (404: an earlier run whose state
@@ -129,8 +116,6 @@ type ApplyResult struct {
 	// Undeletable are the versions GitHub refused for good in this run: recorded in the state
 	// and skipped by later runs.
 	Undeletable []Refusal `json:"undeletable,omitempty"`
-	// Failed are the deletes that failed after retries; a later run tries them again.
-	Failed []VersionFailure `json:"failed,omitempty"`
 	// Protected are planned deletes left alone because a kept tag (or a tag the plan does not
 	// know) now points at them or at an index that lists them.
 	Protected []Skip `json:"protected,omitempty"`
@@ -143,16 +128,12 @@ type ApplyResult struct {
 	// refused by GitHub, in earlier runs: skipped without a request.
 	DoneBefore    int `json:"done_before,omitempty"`
 	RefusedBefore int `json:"refused_before,omitempty"`
-	// Remaining counts the versions not attempted: the budget was spent or the run cancelled.
-	Remaining int `json:"remaining,omitempty"`
 	// Requests counts the REST requests this run sent (retries included).
 	Requests int `json:"requests"`
 	// Checks describes the OCI re-checks of the kept tags.
 	Checks CheckStats `json:"checks"`
 	// Stopped says why the run stopped before the end, if it did.
 	Stopped string `json:"stopped,omitempty"`
-	// AfterApply says what still applies after the run (the restore window).
-	AfterApply string `json:"after_apply,omitempty"`
 }
 
 // Partial reports whether work is left for a later run.
@@ -176,34 +157,6 @@ type Skip struct {
 	ID     int64  `json:"id,omitempty"`
 	Digest string `json:"digest"`
 	Why    string `json:"why"`
-}
-
-// VersionFailure is a delete or restore that failed.
-type VersionFailure struct {
-	ID     int64  `json:"id"`
-	Digest string `json:"digest"`
-	Err    error  `json:"-"`
-}
-
-// Error renders "version ID (digest): error".
-func (f VersionFailure) Error() string {
-	return fmt.Sprintf("version %d (%s): %v", f.ID, f.Digest, f.Err)
-}
-
-// Unwrap returns the underlying error.
-func (f VersionFailure) Unwrap() error { return f.Err }
-
-// MarshalJSON writes the error as text.
-func (f VersionFailure) MarshalJSON() ([]byte, error) {
-	msg := ""
-	if f.Err != nil {
-		msg = f.Err.Error()
-	}
-	return json.Marshal(struct {
-		ID     int64  `json:"id"`
-		Digest string `json:"digest"`
-		Error  string `json:"error"`
-	}{f.ID, f.Digest, msg})
 }
 
 // CheckStats counts the OCI requests of the re-checks of the live tags.
@@ -255,40 +208,18 @@ func Apply(ctx context.Context, p *plan.Plan, oci OCIReader, rest *Client, st *S
 	}
 	opt = opt.withDefaults()
 	a := newApplier(p, oci, rest, st, opt)
-	if lock, err := a.lock(ctx); err != nil {
+	eng, err := a.start(ctx)
+	if err != nil {
 		return nil, err
-	} else if lock != nil {
-		defer func() {
-			if err := lock.Release(ctx); err != nil {
-				a.log.Error("ghcr: releasing the lock", "err", err)
-			}
-		}()
 	}
-
+	defer eng.Release(ctx)
+	a.eng = eng
 	if err := a.check(ctx); err != nil {
 		return a.finish(), err
 	}
 	a.settleInitial()
-	if !opt.DryRun {
-		j, closeJournal, err := openJournal(opt.Journal, opt.JournalPath)
-		if err != nil {
-			return a.finish(), err
-		}
-		defer func() {
-			if err := closeJournal(); err != nil {
-				a.log.Error("ghcr: closing the journal", "err", err)
-			}
-		}()
-		a.j = j
-		if a.j == nil {
-			a.log.Warn("ghcr: no journal: the versions this run deletes cannot be restored with undo")
-		}
-		if err := a.j.write(plan.JournalRecord{
-			Type: plan.RecordHeader, Schema: plan.JournalSchema, Repository: p.Repository,
-			Fingerprint: p.Fingerprint, Mode: plan.ModeVersion, Started: a.now().UTC(),
-		}); err != nil {
-			return a.finish(), err
-		}
+	if err := eng.Begin(apply.JournalRecord{Repository: p.Repository, Fingerprint: p.Fingerprint, Mode: plan.ModeVersion}); err != nil {
+		return a.finish(), err
 	}
 	a.run(ctx)
 	a.writeEnd()
@@ -297,9 +228,10 @@ func Apply(ctx context.Context, p *plan.Plan, oci OCIReader, rest *Client, st *S
 	return res, a.err(ctx)
 }
 
-// lock takes the run's lock (none for a dry run or without a place for it) and keeps it fresh; a
-// lock lost while running stops the run from starting deletes.
-func (a *applier) lock(ctx context.Context) (*plan.Lock, error) {
+// start starts the run's engine: its lock (none for a dry run or without a place for it: by
+// default beside the state, else beside the journal file), kept fresh; a lock lost while running
+// stops the run from starting deletes.
+func (a *applier) start(ctx context.Context) (*apply.Engine, error) {
 	loc := a.opt.LockPath
 	switch {
 	case loc != "":
@@ -308,15 +240,19 @@ func (a *applier) lock(ctx context.Context) (*plan.Lock, error) {
 	case a.opt.JournalPath != "":
 		loc = a.opt.JournalPath + ".lock"
 	}
-	if loc == "" || a.opt.DryRun {
-		return nil, nil
+	var store apply.LockStore
+	if loc != "" {
+		store = LockStore(loc)
 	}
-	l, err := plan.AcquireLock(ctx, LockStore(loc), loc, plan.LockOptions{Expiry: a.opt.LockExpiry, Now: a.now, Purpose: "apply " + a.p.Repository})
+	eng, err := apply.StartEngine(ctx, apply.EngineOptions{
+		Journal: a.opt.Journal, JournalPath: a.opt.JournalPath,
+		LockStore: store, LockKey: loc, LockExpiry: a.opt.LockExpiry, Purpose: "apply " + a.p.Repository,
+		DryRun: a.opt.DryRun, MaxDeletes: a.opt.MaxDeletes, DeleteTimeout: a.opt.DeleteTimeout, Now: a.now, Logger: a.log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ghcr: %w", err)
 	}
-	l.KeepFresh(ctx, func(err error) { a.lockLost.Store(&err) })
-	return l, nil
+	return eng, nil
 }
 
 // checkApplyInputs refuses a plan of another package, a plan without an intact seal or with a
@@ -385,8 +321,8 @@ func (a *applier) finish() *ApplyResult {
 // failures, and a state that could not be saved.
 func (a *applier) err(ctx context.Context) error {
 	var errs []error
-	if a.abortErr != nil {
-		errs = append(errs, a.abortErr)
+	if err := a.eng.Aborted(); err != nil {
+		errs = append(errs, err)
 	}
 	switch {
 	case a.stopErr != nil && errors.Is(a.stopErr, ErrBudgetSpent):
@@ -397,12 +333,8 @@ func (a *applier) err(ctx context.Context) error {
 	case ctx.Err() != nil && a.res.Remaining > 0:
 		errs = append(errs, ctx.Err())
 	}
-	if n := len(a.res.Failed); n > 0 {
-		fails := make([]error, n)
-		for i, f := range a.res.Failed {
-			fails[i] = f
-		}
-		errs = append(errs, fmt.Errorf("%w: %d versions failed: %w", plan.ErrPartial, n, errors.Join(fails...)))
+	if err := apply.PartialError(a.res.Failed, "versions"); err != nil {
+		errs = append(errs, err)
 	}
 	if a.saveErr != nil {
 		errs = append(errs, a.saveErr)
@@ -429,21 +361,11 @@ func (a *applier) save(ctx context.Context) {
 
 // writeEnd journals the run's end record.
 func (a *applier) writeEnd() {
-	if a.j == nil {
-		return
-	}
 	remaining := 0
 	for _, it := range a.items {
 		if it.state == itemQueued || it.state == itemReady || it.state == itemStopped {
 			remaining++
 		}
 	}
-	rec := plan.JournalRecord{
-		Type: plan.RecordEnd, At: a.now().UTC(),
-		Deleted: len(a.res.Deleted), Failed: len(a.res.Failed), Remaining: remaining,
-		Complete: remaining == 0 && len(a.res.Failed) == 0 && len(a.res.Unlisted) == 0 && a.abortErr == nil,
-	}
-	if err := a.j.write(rec); err != nil {
-		a.log.Error("ghcr: journal end record", "err", err)
-	}
+	a.eng.End(len(a.res.Deleted), len(a.res.Failed), remaining, len(a.res.Unlisted) == 0)
 }

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/inventory"
-	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
 )
 
@@ -35,7 +35,7 @@ func (a *applier) check(ctx context.Context) error {
 // records deleting it: a run whose state was saved, or an earlier listing's, resumes. Versions
 // without an id are never deleted and do not count.
 func (a *applier) checkMissing() error {
-	tags, _, versions, err := plan.JournaledDeletes(a.opt.JournalPath, a.p.Repository)
+	tags, _, versions, err := apply.JournaledDeletes(a.opt.JournalPath, a.p.Repository)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (a *applier) checkMissing() error {
 			}
 		}
 	}
-	if err := plan.CheckMissing(a.p.Repository, planned, missing); err != nil {
+	if err := apply.CheckMissing(a.p.Repository, planned, missing); err != nil {
 		return fmt.Errorf("ghcr: %w", err)
 	}
 	return nil

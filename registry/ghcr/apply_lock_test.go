@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/inventory"
-	"github.com/regtidy/regtidy/plan"
 )
 
 // TestApplyRefusesAPlanWhoseTagsAreGoneWithoutARecord: every version the plan deletes was deleted
@@ -24,7 +24,7 @@ func TestApplyRefusesAPlanWhoseTagsAreGoneWithoutARecord(t *testing.T) {
 	}
 	answered := deleteAnswers(g.e)[404] + deleteAnswers(g.e)[204]
 	res, err := Apply(t.Context(), p, g.oci, client(t, g.e, g.clock), NewState(""), ApplyOptions{})
-	if !errors.Is(err, plan.ErrPlanMismatch) || !strings.Contains(err.Error(), "does not match the registry") {
+	if !errors.Is(err, apply.ErrPlanMismatch) || !strings.Contains(err.Error(), "does not match the registry") {
 		t.Errorf("run with no record: err %v, want plan.ErrPlanMismatch", err)
 	}
 	if res != nil && len(res.Gone)+len(res.Deleted) > 0 {
@@ -54,17 +54,17 @@ func TestApplyLocksTheStateInABucket(t *testing.T) {
 	if lockLoc != "file://"+filepath.ToSlash(dir)+"/state.json.lock?no_tmp_dir=true" {
 		t.Fatalf("LockLocation(%s) = %s", loc, lockLoc)
 	}
-	held, err := plan.AcquireLock(t.Context(), LockStore(lockLoc), lockLoc, plan.LockOptions{Expiry: 10 * time.Minute, Now: g.clock.Now, Purpose: "apply by a killed job"})
+	held, err := apply.AcquireLock(t.Context(), LockStore(lockLoc), lockLoc, apply.LockOptions{Expiry: 10 * time.Minute, Now: g.clock.Now, Purpose: "apply by a killed job"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The lock is an object of the bucket: a second taker is refused.
-	if _, err := plan.AcquireLock(t.Context(), LockStore(lockLoc), lockLoc, plan.LockOptions{Now: g.clock.Now}); !errors.Is(err, plan.ErrLocked) {
+	if _, err := apply.AcquireLock(t.Context(), LockStore(lockLoc), lockLoc, apply.LockOptions{Now: g.clock.Now}); !errors.Is(err, apply.ErrLocked) {
 		t.Fatalf("second AcquireLock: %v, want plan.ErrLocked", err)
 	}
 	r := g.newRun(t)
 	_, err = Apply(t.Context(), p, g.oci, r.rest, r.st, ApplyOptions{StatePath: loc})
-	if !errors.Is(err, plan.ErrLocked) || !strings.Contains(err.Error(), "apply by a killed job") {
+	if !errors.Is(err, apply.ErrLocked) || !strings.Contains(err.Error(), "apply by a killed job") {
 		t.Fatalf("Apply under a live lock: err %v, want plan.ErrLocked naming the holder", err)
 	}
 	if n := len(deletedDigests(g.e)); n != 0 {
@@ -86,7 +86,7 @@ func TestApplyLocksTheStateInABucket(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "*takeover*")); len(left) != 0 {
 		t.Errorf("takeover markers left behind: %v", left)
 	}
-	if err := held.Release(t.Context()); !errors.Is(err, plan.ErrLockLost) {
+	if err := held.Release(t.Context()); !errors.Is(err, apply.ErrLockLost) {
 		t.Errorf("the killed job's release: %v, want plan.ErrLockLost", err)
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
+	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
@@ -52,7 +53,7 @@ type applier struct {
 	st  *State
 	opt ApplyOptions
 	log *slog.Logger
-	j   *journal
+	eng *apply.Engine
 
 	items    []*applyItem
 	byDigest map[string]*applyItem
@@ -73,15 +74,11 @@ type applier struct {
 
 	res            ApplyResult
 	requestsBefore int
-	sent           int
 	settled        int
 	sinceSave      int
 	lastSave       time.Time
 	stopErr        error // the budget was spent, or the token refused
-	abortErr       error // the journal or a re-check failed
 	saveErr        error
-	// lockLost is set, from the lock's refresher, when the run's lock was lost.
-	lockLost atomic.Pointer[error]
 	// forbidden are 403 refusals not recorded in the state yet (see refused).
 	forbidden []DeleteResult
 }
@@ -101,7 +98,7 @@ func newApplier(p *plan.Plan, oci OCIReader, c *Client, st *State, opt ApplyOpti
 		planTags: make(map[string]string, len(p.Tags)),
 		byParent: map[string][]string{},
 	}
-	a.res = ApplyResult{Repository: p.Repository, Mode: plan.ModeVersion, DryRun: opt.DryRun}
+	a.res = ApplyResult{Result: apply.Result{Repository: p.Repository, Mode: plan.ModeVersion, DryRun: opt.DryRun}}
 	a.requestsBefore = c.Stats().Requests
 	a.lastSave = a.now() // the state was loaded just now: the first save can wait an interval
 	for _, t := range p.Tags {
@@ -302,7 +299,7 @@ func (a *applier) run(ctx context.Context) {
 			if it := a.next(); it != nil {
 				if a.now().Sub(a.lastCheck) >= a.opt.RecheckEvery {
 					if err := a.recheck(ctx); err != nil {
-						a.abortErr = err
+						a.eng.Abort(err)
 						continue
 					}
 					if it.state != itemQueued && it.state != itemReady {
@@ -325,45 +322,42 @@ func (a *applier) run(ctx context.Context) {
 }
 
 func (a *applier) canLaunch(ctx context.Context) bool {
-	if lost := a.lockLost.Load(); lost != nil && a.abortErr == nil {
-		a.abortErr = *lost
-	}
-	return a.stopErr == nil && a.abortErr == nil && ctx.Err() == nil
+	return a.stopErr == nil && a.eng.Aborted() == nil && ctx.Err() == nil
 }
 
 // launch journals the version and starts its delete; false when it did not (budget, pacing
 // cancelled, journal failure), with the reason recorded.
 func (a *applier) launch(ctx context.Context, it *applyItem, results chan<- deleteDone) bool {
-	if a.opt.MaxDeletes > 0 && a.sent >= a.opt.MaxDeletes {
-		a.stopErr = fmt.Errorf("%w: %d deletes sent, the most this run may send", ErrBudgetSpent, a.sent)
+	if a.eng.Take(1) == 0 {
+		a.stopErr = fmt.Errorf("%w: %d deletes sent, the most this run may send", ErrBudgetSpent, a.opt.MaxDeletes)
 		return false
 	}
 	if a.opt.DryRun {
 		it.state = itemInflight
-		a.sent++
 		results <- deleteDone{it: it, at: a.now()}
 		return true
 	}
 	if err := a.c.budget.check(a.now()); err != nil {
+		a.eng.Give(1)
 		a.stopErr = err
 		return false
 	}
 	if err := a.c.pacer.wait(ctx, a.c); err != nil {
+		a.eng.Give(1)
 		if ctx.Err() == nil {
 			a.stopErr = err
 		}
 		return false
 	}
 	if err := a.journalIntent(it); err != nil {
-		a.abortErr = err
+		a.eng.Give(1)
+		a.eng.Abort(err)
 		return false
 	}
 	it.state = itemInflight
-	a.sent++
 	go func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opt.DeleteTimeout)
-		defer cancel()
-		err := a.c.deleteOnce(dctx, it.v.ID)
+		// The engine journals the outcome, and carries the delete through a cancelled ctx.
+		err, _ := a.eng.Delete(ctx, versionPort{a.c}, apply.Target{Digest: it.v.Digest, VersionID: it.v.ID})
 		results <- deleteDone{it: it, err: err, at: a.now()}
 	}()
 	return true
@@ -373,7 +367,6 @@ func (a *applier) launch(ctx context.Context, it *applyItem, results chan<- dele
 // of a deleted version, or holds those of one that stays.
 func (a *applier) settle(ctx context.Context, d deleteDone) {
 	it := d.it
-	rec := plan.JournalRecord{Type: plan.RecordOutcome, Digest: it.v.Digest, VersionID: it.v.ID, At: d.at.UTC()}
 	var ue *UndeletableError
 	switch {
 	case a.opt.DryRun:
@@ -383,7 +376,6 @@ func (a *applier) settle(ctx context.Context, d deleteDone) {
 		it.state = itemDeleted
 		a.res.Deleted = append(a.res.Deleted, it.v)
 		a.st.Record(DeleteResult{Version: it.v, Outcome: OutcomeDeleted, At: d.at})
-		rec.Outcome = plan.OutcomeDeleted
 		for _, r := range a.forbidden {
 			a.st.Record(r) // a delete went through: the token may delete, so those refusals are the versions'
 		}
@@ -392,29 +384,20 @@ func (a *applier) settle(ctx context.Context, d deleteDone) {
 		it.state = itemDeleted
 		a.res.Gone = append(a.res.Gone, it.v)
 		a.st.Record(DeleteResult{Version: it.v, Outcome: OutcomeGone, At: d.at})
-		rec.Outcome = plan.OutcomeGone
 	case errors.As(d.err, &ue):
 		it.state = itemBlocked
 		a.res.Undeletable = append(a.res.Undeletable, Refusal{ID: it.v.ID, Digest: it.v.Digest, Reason: ue.Reason, Message: ue.Message})
 		a.refused(DeleteResult{Version: it.v, Outcome: OutcomeUndeletable, Reason: ue.Reason, Message: ue.Message, At: d.at})
-		rec.Outcome, rec.Reason, rec.Error = plan.OutcomeUndeletable, string(ue.Reason), ue.Message
 		a.log.Info("ghcr: version cannot be deleted; recorded, later runs skip it", "id", it.v.ID, "digest", it.v.Digest, "reason", ue.Reason)
 	case errors.Is(d.err, ErrBudgetSpent), errors.Is(d.err, registry.ErrUnauthorized):
 		it.state = itemStopped
 		if a.stopErr == nil {
 			a.stopErr = d.err
 		}
-		rec.Outcome, rec.Error = plan.OutcomeNotAttempted, d.err.Error()
 	default:
 		it.state = itemBlocked
-		a.res.Failed = append(a.res.Failed, VersionFailure{ID: it.v.ID, Digest: it.v.Digest, Err: d.err})
-		rec.Outcome, rec.Error = plan.OutcomeFailed, d.err.Error()
-		a.log.Warn("ghcr: delete failed; a later run tries again", "id", it.v.ID, "digest", it.v.Digest, "err", d.err)
-	}
-	if !a.opt.DryRun {
-		if err := a.j.write(rec); err != nil && a.abortErr == nil {
-			a.abortErr = err
-		}
+		a.res.Failed = append(a.res.Failed, apply.Failure{ID: it.v.ID, Digest: it.v.Digest, Err: d.err})
+		a.log.Warn("ghcr: delete failed; a later run tries again", "id", it.v.ID, "digest", it.v.Digest, "err", redact.Text(d.err.Error()))
 	}
 	switch it.state {
 	case itemDeleted:
@@ -472,10 +455,9 @@ func (a *applier) outcomeWhy(it *applyItem, err error) string {
 
 // journalIntent journals a version before its delete, with its manifest's bytes when known.
 func (a *applier) journalIntent(it *applyItem) error {
-	rec := plan.JournalRecord{
-		Type: plan.RecordManifest, Digest: it.v.Digest, MediaType: it.dec.MediaType, Tags: it.v.Tags,
+	rec := apply.JournalRecord{
+		Digest: it.v.Digest, MediaType: it.dec.MediaType, Tags: it.v.Tags,
 		Parent: it.dec.Parent, By: plan.ModeVersion, VersionID: it.v.ID, Created: it.v.CreatedAt.UTC(),
-		At: a.now().UTC(), Outcome: plan.OutcomePending,
 	}
 	if a.opt.Manifests != nil {
 		if raw, mt, ok := a.opt.Manifests.Get(it.v.Digest); ok {
@@ -485,7 +467,7 @@ func (a *applier) journalIntent(it *applyItem) error {
 			}
 		}
 	}
-	return a.j.write(rec)
+	return a.eng.Intent(rec)
 }
 
 func (a *applier) now() time.Time { return a.c.now() }

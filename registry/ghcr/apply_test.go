@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -75,7 +76,7 @@ func TestApplyDeletesExactlyThePlannedVersions(t *testing.T) {
 	recs := checkJournal(t, journal.Bytes())
 	withRaw := 0
 	for _, rec := range recs {
-		if rec.Type == plan.RecordManifest && rec.Raw != nil {
+		if rec.Type == apply.RecordManifest && rec.Raw != nil {
 			withRaw++
 		}
 	}

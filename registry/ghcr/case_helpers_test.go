@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
@@ -267,20 +268,20 @@ func checkEnd(t *testing.T, e *ghcremu.Emulator, want []string) {
 
 // checkJournal fails unless every intent of the journal has an outcome, version ids are set, and
 // journaled bytes match their digest.
-func checkJournal(t *testing.T, journal []byte) []plan.JournalRecord {
+func checkJournal(t *testing.T, journal []byte) []apply.JournalRecord {
 	t.Helper()
-	recs, err := plan.ReadJournal(bytes.NewReader(journal))
+	recs, err := apply.ReadJournal(bytes.NewReader(journal))
 	if err != nil {
 		t.Fatal(err)
 	}
 	open := map[int64]bool{}
 	for _, r := range recs {
 		switch r.Type {
-		case plan.RecordHeader:
+		case apply.RecordHeader:
 			if r.Mode != plan.ModeVersion {
 				t.Errorf("header mode %q", r.Mode)
 			}
-		case plan.RecordManifest:
+		case apply.RecordManifest:
 			if r.VersionID == 0 || r.By != plan.ModeVersion {
 				t.Errorf("intent %+v: no version id or not by version", r)
 			}
@@ -288,7 +289,7 @@ func checkJournal(t *testing.T, journal []byte) []plan.JournalRecord {
 				t.Errorf("intent %s: journaled bytes do not match", r.Digest)
 			}
 			open[r.VersionID] = true
-		case plan.RecordOutcome:
+		case apply.RecordOutcome:
 			delete(open, r.VersionID)
 		}
 	}

@@ -1,14 +1,20 @@
 package ghcr
 
 import (
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/internal/ghcremu"
+	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 )
 
+// TestPlanCost checks that PlanCost counts no delete for a version the state records as deleted
+// or refused, and says why and what follows; TestPlanCostIsWhatPlanAndApplySend checks its
+// request count against the emulator's.
 func TestPlanCost(t *testing.T) {
 	// A plan of 1,000 versions deleting 600 (ids 1-600), 100 of which an earlier run deleted and
 	// 10 of which GitHub refused.
@@ -34,18 +40,19 @@ func TestPlanCost(t *testing.T) {
 	tests := []struct {
 		name string
 		st   *State
-		// want is requests, deletes.
-		want [2]int
+		// want is the deletes: the versions planned, less those the state records as deleted or
+		// refused.
+		want int
 	}{
-		{"first run", nil, [2]int{1 + 10 + 600, 600}},
-		{"interrupted listing", interrupted, [2]int{1 + 7 + 600, 600}},
-		{"repeat run", ran, [2]int{2 + 490, 490}},
+		{"first run", nil, 600},
+		{"interrupted listing", interrupted, 600},
+		{"repeat run", ran, 490},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := PlanCost(p, tt.st, HourlyActionsToken)
-			if diff := cmp.Diff(tt.want, [2]int{c.Requests, c.Deletes}); diff != "" {
-				t.Errorf("requests, deletes (-want +got):\n%s", diff)
+			if c.Deletes != tt.want {
+				t.Errorf("deletes %d, want %d", c.Deletes, tt.want)
 			}
 			if c.Mode != "version" || c.Hours != float64(c.Requests)/HourlyActionsToken {
 				t.Errorf("mode %q, hours %v", c.Mode, c.Hours)
@@ -59,5 +66,29 @@ func TestPlanCost(t *testing.T) {
 				t.Errorf("after apply %q does not name the restore window", c.AfterApply)
 			}
 		})
+	}
+}
+
+// TestPlanCostIsWhatPlanAndApplySend lists a package on the GitHub Packages emulator, plans and
+// applies, as a first `regtidy prune` does, and checks that the plan's cost (PlanCost from the
+// state before the run: requests and deletes) is what the emulator counted: every REST request
+// of the listing and of apply, and the DELETEs among them.
+func TestPlanCostIsWhatPlanAndApplySend(t *testing.T) {
+	g := fillGHCR(t, 0.002, ghcremu.Options{})
+	r := g.newRun(t, WithPageSize(DefaultPageSize))
+	before := r.st.clone(t)
+	g.e.ResetStats()
+	p, _ := g.makePlan(t, r, inventory.BuildOptions{})
+	cost := PlanCost(p, before, HourlyPersonalToken)
+	if _, err := Apply(t.Context(), p, g.oci, r.rest, r.st, ApplyOptions{Journal: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	stats := g.e.Stats()
+	got := [2]int{stats.Total(), stats.REST[ghcremu.EndpointDelete].Requests}
+	if diff := cmp.Diff([2]int{cost.Requests, cost.Deletes}, got); diff != "" {
+		t.Errorf("requests, deletes: plan's cost -, emulator's count +:\n%s", diff)
+	}
+	if cost.Deletes == 0 || got[0] <= cost.Deletes+1 {
+		t.Errorf("the case should list several pages and delete versions: %v", got)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
-	"github.com/regtidy/regtidy/plan"
+	"github.com/regtidy/regtidy/apply"
 )
 
 // LockLocation is where the lock of the state at loc lives: beside it, with ".lock" appended to
@@ -28,11 +28,11 @@ func LockLocation(loc string) string {
 
 // LockStore returns the store of a lock at loc: a bucket's (conditional writes) for a URL, the
 // file system's otherwise.
-func LockStore(loc string) plan.LockStore {
+func LockStore(loc string) apply.LockStore {
 	if isURL(loc) {
 		return bucketLockStore{}
 	}
-	return plan.FileLockStore{}
+	return apply.FileLockStore{}
 }
 
 // bucketLockStore keeps locks as objects of a gocloud.dev bucket; keys are object URLs. Create is
@@ -48,7 +48,7 @@ func (bucketLockStore) Create(ctx context.Context, key string, data []byte) erro
 	defer bucket.Close()
 	err = bucket.WriteAll(ctx, k, data, &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
 	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
-		return plan.ErrLockExists
+		return apply.ErrLockExists
 	}
 	return err
 }

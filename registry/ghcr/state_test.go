@@ -2,7 +2,6 @@ package ghcr
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regtidy/regtidy/internal/ghcremu"
-	"github.com/regtidy/regtidy/plan"
 )
 
 // liveMap returns the emulator's active versions as digest -> id.
@@ -222,25 +220,5 @@ func TestSyncRefusesAnotherRepositorysState(t *testing.T) {
 	e, clock := emulate(t, ghcremu.Options{})
 	if _, err := client(t, e, clock).Sync(t.Context(), NewState("acme/other")); err == nil {
 		t.Error("want an error for a state of another repository")
-	}
-}
-
-func TestEstimateCost(t *testing.T) {
-	tests := []struct {
-		list, deletes, hourly int
-		want                  plan.Cost
-	}{
-		{412000, 400000, HourlyPersonalToken, plan.Cost{Requests: 1 + 4120 + 400000, Deletes: 400000, Hours: 404121.0 / 5000}},
-		{5, 0, HourlyActionsToken, plan.Cost{Requests: 2, Hours: 2.0 / 1000}},
-		{0, 10, 0, plan.Cost{Requests: 11, Deletes: 10}},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.list, tt.deletes, tt.hourly), func(t *testing.T) {
-			got := EstimateCost(tt.list, tt.deletes, tt.hourly)
-			tt.want.Mode, tt.want.Why = "version", got.Why
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("cost (-want +got):\n%s", diff)
-			}
-		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
@@ -53,7 +55,7 @@ type UndoResult struct {
 	// Expired were deleted longer ago than RestoreWindow: GitHub cannot restore them.
 	Expired []inventory.Version `json:"expired,omitempty"`
 	// Failed could not be restored; running Undo again retries them.
-	Failed []VersionFailure `json:"failed,omitempty"`
+	Failed []apply.Failure `json:"failed,omitempty"`
 	// Remaining counts versions not attempted: the budget was spent or the run cancelled.
 	Remaining int `json:"remaining,omitempty"`
 	// Requests counts the REST requests sent.
@@ -82,7 +84,7 @@ func (r *UndoResult) Partial() bool {
 // When the budget is spent it stops and returns a *BudgetError ("restore: N of M versions
 // done"); running Undo again continues. Failures are collected (the error wraps plan.ErrPartial).
 func Undo(ctx context.Context, journal io.Reader, rest *Client, st *State, opt UndoOptions) (*UndoResult, error) {
-	recs, err := plan.ReadJournal(journal)
+	recs, err := apply.ReadJournal(journal)
 	if err != nil {
 		return nil, err
 	}
@@ -141,27 +143,27 @@ func (e *restoreEntry) expired(now time.Time) bool {
 // restoreEntries folds the journal's records by version id and returns the versions to restore,
 // newest intent first, and the journal's repository. Every header must be of a version-mode run
 // on rest's package.
-func restoreEntries(recs []plan.JournalRecord, rest *Client) ([]*restoreEntry, string, error) {
+func restoreEntries(recs []apply.JournalRecord, rest *Client) ([]*restoreEntry, string, error) {
 	repo := ""
 	byID := map[int64]*restoreEntry{}
 	var order []*restoreEntry
 	for i, r := range recs {
 		switch r.Type {
-		case plan.RecordHeader:
+		case apply.RecordHeader:
 			if r.Mode != plan.ModeVersion {
-				return nil, "", fmt.Errorf("%w: record %d: a %q-mode apply run, not a GitHub package version run: undo it with the registry's own undo", plan.ErrJournal, i+1, r.Mode)
+				return nil, "", fmt.Errorf("%w: record %d: a %q-mode apply run, not a GitHub package version run: undo it with the registry's own undo", apply.ErrJournal, i+1, r.Mode)
 			}
 			owner, name, err := ParseRepository(r.Repository)
 			if err != nil {
-				return nil, "", fmt.Errorf("%w: record %d: %w", plan.ErrJournal, i+1, err)
+				return nil, "", fmt.Errorf("%w: record %d: %w", apply.ErrJournal, i+1, err)
 			}
 			if got := owner + "/" + name; got != rest.Repository() {
-				return nil, "", fmt.Errorf("%w: record %d: the journal is for package %s, the REST client for %s", plan.ErrJournal, i+1, got, rest.Repository())
+				return nil, "", fmt.Errorf("%w: record %d: the journal is for package %s, the REST client for %s", apply.ErrJournal, i+1, got, rest.Repository())
 			}
 			repo = r.Repository
-		case plan.RecordManifest:
+		case apply.RecordManifest:
 			if r.VersionID == 0 {
-				return nil, "", fmt.Errorf("%w: record %d: no version id for %s", plan.ErrJournal, i+1, r.Digest)
+				return nil, "", fmt.Errorf("%w: record %d: no version id for %s", apply.ErrJournal, i+1, r.Digest)
 			}
 			e := byID[r.VersionID]
 			if e == nil {
@@ -177,7 +179,7 @@ func restoreEntries(recs []plan.JournalRecord, rest *Client) ([]*restoreEntry, s
 			}
 			order = append(order, e)
 			e.pending = true
-		case plan.RecordOutcome:
+		case apply.RecordOutcome:
 			e := byID[r.VersionID]
 			if e == nil {
 				continue // an outcome whose intent was cut off
@@ -186,7 +188,7 @@ func restoreEntries(recs []plan.JournalRecord, rest *Client) ([]*restoreEntry, s
 			// A delete answered 404 may be this run's own: GitHub deleted the version, the
 			// answer was lost, and the retry met 404. It is restored like a deleted one; what
 			// someone else deleted in fact, or nobody, the listing of deleted versions sorts out.
-			if r.Outcome == plan.OutcomeDeleted || r.Outcome == plan.OutcomeGone {
+			if r.Outcome == apply.OutcomeDeleted || r.Outcome == apply.OutcomeGone {
 				e.deleted, e.deletedAt = true, r.At
 			}
 		}
@@ -234,7 +236,7 @@ func (u *undoer) run(ctx context.Context, entries []*restoreEntry, restorable ma
 			u.res.Remaining++
 		}
 	}
-	u.res.Failed = slices.DeleteFunc(u.res.Failed, func(f VersionFailure) bool {
+	u.res.Failed = slices.DeleteFunc(u.res.Failed, func(f apply.Failure) bool {
 		return errors.Is(f.Err, ErrBudgetSpent) || errors.Is(f.Err, registry.ErrUnauthorized) || errors.Is(f.Err, context.Canceled)
 	})
 }
@@ -279,53 +281,34 @@ func (u *undoer) runLevel(ctx context.Context, entries []*restoreEntry, restorab
 	return attempted
 }
 
-// levels groups the entries by height, keeping their order within a level: level 0 has no
-// journaled child, level k's children are all in lower levels. Children come back before the
-// indexes listing them, so an index is never restored while its children are deleted.
+// levels groups the entries by height (apply.RestoreOrder), keeping their order within a level:
+// level 0 has no journaled child, level k's children are all in lower levels. Children come back
+// before the indexes listing them, so an index is never restored while its children are deleted.
+// An entry's children are the entries naming it as parent and the digests its manifest lists.
 func levels(entries []*restoreEntry) [][]*restoreEntry {
 	byDigest := make(map[string]*restoreEntry, len(entries))
+	keys := make([]string, 0, len(entries))
 	for _, e := range entries {
 		byDigest[e.v.Digest] = e
+		keys = append(keys, e.v.Digest)
 	}
-	kids := map[*restoreEntry][]*restoreEntry{}
+	kids := map[string][]string{}
 	for _, e := range entries {
-		if p := byDigest[e.parent]; p != nil && p != e {
-			kids[p] = append(kids[p], e)
+		if byDigest[e.parent] != nil {
+			kids[e.parent] = append(kids[e.parent], e.v.Digest)
 		}
-		for _, c := range e.children {
-			if ce := byDigest[c]; ce != nil && ce != e && !slices.Contains(kids[e], ce) {
-				kids[e] = append(kids[e], ce)
-			}
-		}
-	}
-	height := map[*restoreEntry]int{}
-	var h func(e *restoreEntry, depth int) int
-	h = func(e *restoreEntry, depth int) int {
-		if v, ok := height[e]; ok {
-			return v
-		}
-		v := 0
-		if depth < maxIndexDepth {
-			for _, c := range kids[e] {
-				v = max(v, h(c, depth+1)+1)
-			}
-		}
-		height[e] = v
-		return v
+		kids[e.v.Digest] = append(kids[e.v.Digest], e.children...)
 	}
 	var out [][]*restoreEntry
-	for _, e := range entries {
-		n := h(e, 0)
-		for len(out) <= n {
-			out = append(out, nil)
+	for _, level := range apply.RestoreOrder(keys, func(d string) []string { return kids[d] }) {
+		es := make([]*restoreEntry, len(level))
+		for i, d := range level {
+			es[i] = byDigest[d]
 		}
-		out[n] = append(out[n], e)
+		out = append(out, es)
 	}
 	return out
 }
-
-// maxIndexDepth bounds the nesting of indexes that levels follows.
-const maxIndexDepth = 8
 
 // restorable returns the ids of the package's deleted versions, so that only those cost a
 // restore request; or nil (try every entry) when listing them would cost more requests than the
@@ -380,9 +363,9 @@ func (u *undoer) restore(ctx context.Context, e *restoreEntry) {
 		if errors.Is(err, ErrBudgetSpent) || errors.Is(err, registry.ErrUnauthorized) {
 			u.stop(err)
 		}
-		u.opt.Logger.Warn("ghcr: restore failed", "id", e.v.ID, "digest", e.v.Digest, "err", err)
+		u.opt.Logger.Warn("ghcr: restore failed", "id", e.v.ID, "digest", e.v.Digest, "err", redact.Text(err.Error()))
 		u.record(func(r *UndoResult) {
-			r.Failed = append(r.Failed, VersionFailure{ID: e.v.ID, Digest: e.v.Digest, Err: err})
+			r.Failed = append(r.Failed, apply.Failure{ID: e.v.ID, Digest: e.v.Digest, Err: err})
 		})
 	}
 }
@@ -431,7 +414,7 @@ func (u *undoer) err(ctx context.Context) error {
 		for i, f := range u.res.Failed {
 			fails[i] = f
 		}
-		errs = append(errs, fmt.Errorf("%w: %d versions could not be restored: %w", plan.ErrPartial, n, errors.Join(fails...)))
+		errs = append(errs, fmt.Errorf("%w: %d versions could not be restored: %w", apply.ErrPartial, n, errors.Join(fails...)))
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -33,7 +34,7 @@ func TestUndoRestoresEveryDeletedVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := checkJournal(t, data)
-	if h := recs[0]; h.Type != plan.RecordHeader || h.Mode != plan.ModeVersion {
+	if h := recs[0]; h.Type != apply.RecordHeader || h.Mode != plan.ModeVersion {
 		t.Errorf("first record %+v: want a version-mode header, which undo goes by", h)
 	}
 
@@ -90,19 +91,19 @@ func TestUndoPastTheRestoreWindow(t *testing.T) {
 	c := client(t, e, clock, WithOwnerKind(Org))
 	vs := versionsOf(e)
 	var buf bytes.Buffer
-	jw := &journal{w: &buf}
-	write := func(r plan.JournalRecord) {
-		if err := jw.write(r); err != nil {
+	jw := apply.NewJournal(&buf)
+	write := func(r apply.JournalRecord) {
+		if err := jw.Write(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(plan.JournalRecord{Type: plan.RecordHeader, Schema: plan.JournalSchema, Repository: "ghcr.io/" + testRepo, Mode: plan.ModeVersion, Started: clock.Now()})
+	write(apply.JournalRecord{Type: apply.RecordHeader, Schema: apply.JournalSchema, Repository: "ghcr.io/" + testRepo, Mode: plan.ModeVersion, Started: clock.Now()})
 	for _, v := range vs {
 		if err := c.DeleteVersion(t.Context(), v.ID); err != nil {
 			t.Fatal(err)
 		}
-		write(plan.JournalRecord{Type: plan.RecordManifest, Digest: v.Digest, VersionID: v.ID, By: plan.ModeVersion, Outcome: plan.OutcomePending})
-		write(plan.JournalRecord{Type: plan.RecordOutcome, Digest: v.Digest, VersionID: v.ID, Outcome: plan.OutcomeDeleted, At: clock.Now()})
+		write(apply.JournalRecord{Type: apply.RecordManifest, Digest: v.Digest, VersionID: v.ID, By: plan.ModeVersion, Outcome: apply.OutcomePending})
+		write(apply.JournalRecord{Type: apply.RecordOutcome, Digest: v.Digest, VersionID: v.ID, Outcome: apply.OutcomeDeleted, At: clock.Now()})
 	}
 	clock.Advance(31 * 24 * time.Hour)
 	before := c.Stats().Requests
@@ -130,7 +131,7 @@ func TestUndoRefusesOtherJournals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Undo(t.Context(), strings.NewReader(tt.journal+"\n"), c, NewState(testRepo), UndoOptions{})
-			if !errors.Is(err, plan.ErrJournal) {
+			if !errors.Is(err, apply.ErrJournal) {
 				t.Errorf("err %v, want ErrJournal", err)
 			}
 		})
@@ -162,18 +163,18 @@ func TestUndoSkipsListingWhenRestoringIsCheaper(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	jw := &journal{w: &buf}
-	recs := []plan.JournalRecord{{Type: plan.RecordHeader, Schema: plan.JournalSchema, Repository: "ghcr.io/" + testRepo, Mode: plan.ModeVersion}}
+	jw := apply.NewJournal(&buf)
+	recs := []apply.JournalRecord{{Type: apply.RecordHeader, Schema: apply.JournalSchema, Repository: "ghcr.io/" + testRepo, Mode: plan.ModeVersion}}
 	for _, v := range vs[40:42] {
 		if err := c.DeleteVersion(t.Context(), v.ID); err != nil {
 			t.Fatal(err)
 		}
 		recs = append(recs,
-			plan.JournalRecord{Type: plan.RecordManifest, Digest: v.Digest, VersionID: v.ID, By: plan.ModeVersion, Outcome: plan.OutcomePending},
-			plan.JournalRecord{Type: plan.RecordOutcome, Digest: v.Digest, VersionID: v.ID, Outcome: plan.OutcomeDeleted, At: clock.Now()})
+			apply.JournalRecord{Type: apply.RecordManifest, Digest: v.Digest, VersionID: v.ID, By: plan.ModeVersion, Outcome: apply.OutcomePending},
+			apply.JournalRecord{Type: apply.RecordOutcome, Digest: v.Digest, VersionID: v.ID, Outcome: apply.OutcomeDeleted, At: clock.Now()})
 	}
 	for _, r := range recs {
-		if err := jw.write(r); err != nil {
+		if err := jw.Write(r); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/regtidy/regtidy/internal/redact"
 )
 
 // Redacted replaces secrets in logged URLs and headers.
-const Redacted = "REDACTED"
+const Redacted = redact.URLMarker
 
 // discard is the logger used when none is given.
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -85,48 +87,11 @@ func headerAttr(name string, h http.Header) slog.Attr {
 	return slog.Group(name, attrs...)
 }
 
-// secretParams are query parameter names whose values are redacted, compared without case.
-var secretParams = []string{
-	"token", "access_token", "refresh_token", "id_token", "password", "secret", "sig", "signature",
-	"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-	"x-goog-credential", "x-ms-signature",
-}
-
 // RedactURL renders u with its user info and the values of token and signature query parameters
-// (token, access_token, refresh_token, password, sig, signature, X-Amz-Signature, ...) replaced by
+// (redact.SecretParams: token, access_token, password, sig, X-Amz-Signature, ...) replaced by
 // Redacted. Blob storage redirects carry such signatures; token endpoints can carry credentials.
-func RedactURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	r := *u
-	if r.User != nil {
-		r.User = url.User(Redacted)
-	}
-	if r.RawQuery != "" {
-		q := r.Query()
-		changed := false
-		for k := range q {
-			if slices.Contains(secretParams, strings.ToLower(k)) {
-				q[k] = []string{Redacted}
-				changed = true
-			}
-		}
-		if changed {
-			r.RawQuery = q.Encode()
-		}
-	}
-	return r.String()
-}
+func RedactURL(u *url.URL) string { return redact.URL(u) }
 
 // redactString replaces any clear rendering of u in s (net/http errors quote the URL) by its
 // redacted form.
-func redactString(s string, u *url.URL) string {
-	if u == nil {
-		return s
-	}
-	if clear := u.String(); clear != "" {
-		s = strings.ReplaceAll(s, clear, RedactURL(u))
-	}
-	return s
-}
+func redactString(s string, u *url.URL) string { return redact.URLIn(s, u) }
