@@ -12,6 +12,7 @@ type progress struct {
 	p    *mpb.Progress
 	mu   sync.Mutex
 	bars map[string]*mpb.Bar
+	done bool
 }
 
 // newProgress returns a progress display on o.stderr, or nil when stderr is not a terminal or
@@ -30,6 +31,9 @@ func (pr *progress) update(phase string, done, total int) {
 	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
+	if pr.done {
+		return
+	}
 	b := pr.bars[phase]
 	if b == nil {
 		b = pr.p.AddBar(int64(total),
@@ -47,12 +51,17 @@ func (pr *progress) update(phase string, done, total int) {
 	}
 }
 
-// wait completes every bar and waits for the display to finish drawing.
+// wait completes every bar and waits for the display to finish drawing; later calls do nothing.
 func (pr *progress) wait() {
 	if pr == nil {
 		return
 	}
 	pr.mu.Lock()
+	if pr.done {
+		pr.mu.Unlock()
+		return
+	}
+	pr.done = true
 	for _, b := range pr.bars {
 		b.SetTotal(-1, true)
 	}
