@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/casegen"
+	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/casegen"
+	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 )
 
