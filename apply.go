@@ -36,8 +36,8 @@ type ApplyOptions struct {
 	// DeleteConcurrency is the number of deletes in flight at once (0: the engine's default).
 	DeleteConcurrency int
 	// Journal is the file every deleted manifest's bytes and tags are appended to before its
-	// delete, for Undo. Empty means no journal (required unless DryRun, so undo is possible, by
-	// the command; the library leaves the choice to its caller).
+	// delete, for Undo. Empty means no journal: the command always names one, the library leaves
+	// the choice to its caller. A dry run writes none.
 	Journal string
 	// DryRun checks everything and deletes nothing.
 	DryRun bool
