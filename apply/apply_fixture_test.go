@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -36,7 +37,7 @@ type fixture struct {
 	reg  *regtest.Registry
 	c    *registry.Client
 	repo string
-	// blobs is the HTTP client blobs are uploaded with (regtest.PushBlob): with the credentials
+	// blobs is the HTTP client blobs are uploaded with (casegen.PushBlob): with the credentials
 	// of a registry started with Htpasswd.
 	blobs *http.Client
 	// inner is the registry's own handler, below the hook.
@@ -70,7 +71,7 @@ func newFixture(t *testing.T, ro regtest.Options, opts ...registry.Option) *fixt
 	f.reg = reg
 	f.repo = reg.Host + "/" + repoPath
 	for user, password := range ro.Htpasswd {
-		f.blobs = regtest.BasicAuth(user, password)
+		f.blobs = casegen.BasicAuth(user, password)
 	}
 	fast := registry.WithRetry(transport.RetryOptions{Attempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
 	f.c = registry.New(append([]registry.Option{fast}, opts...)...)
@@ -95,7 +96,7 @@ type img struct {
 func (f *fixture) blob(mediaType string, content []byte) inventory.Descriptor {
 	f.t.Helper()
 	d := inventory.DigestOf(content)
-	if _, err := regtest.PushBlob(f.t.Context(), f.blobs, f.reg.Host, repoPath, content); err != nil {
+	if _, err := casegen.PushBlob(f.t.Context(), f.blobs, f.reg.Host, repoPath, content); err != nil {
 		f.t.Fatalf("push blob: %v", err)
 	}
 	return inventory.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(content))}

@@ -56,3 +56,37 @@ func TestDesignNamesExistingTests(t *testing.T) {
 		}
 	}
 }
+
+// TestDesignMapsEveryPackage fails when a package directory of the repository is missing from
+// DESIGN.md's package map (a row starting "| `dir`"; the module root is "| `regtidy`").
+func TestDesignMapsEveryPackage(t *testing.T) {
+	doc, err := os.ReadFile("DESIGN.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]bool{}
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != ".." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			dirs[filepath.ToSlash(filepath.Dir(path))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := range dirs {
+		name := strings.TrimPrefix(dir, "../")
+		if dir == ".." {
+			name = "regtidy"
+		}
+		if !strings.Contains(string(doc), "\n| `"+name+"`") {
+			t.Errorf("DESIGN.md's package map has no row for %s", name)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
@@ -18,7 +19,7 @@ import (
 func isNotFound(err error) bool { return errors.Is(err, registry.ErrNotFound) }
 
 // fill starts a registry with the case at a small scale, optionally behind a handler wrapper.
-func fill(t *testing.T, wrap func(http.Handler) http.Handler) (*regtest.Registry, *regtest.Case, string) {
+func fill(t *testing.T, wrap func(http.Handler) http.Handler) (*regtest.Registry, *casegen.Case, string) {
 	t.Helper()
 	ctx := context.Background()
 	reg, err := regtest.Start(ctx, regtest.Options{Wrap: wrap})
@@ -26,7 +27,7 @@ func fill(t *testing.T, wrap func(http.Handler) http.Handler) (*regtest.Registry
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	c, err := regtest.FillCase(ctx, reg.Host, regtest.CaseSpec{Scale: 0.002, Seed: 7, Referrers: 4})
+	c, err := casegen.FillCase(ctx, reg.Host, casegen.CaseSpec{Scale: 0.002, Seed: 7, Referrers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestBuildMatchesTheCaseColdAndWarm(t *testing.T) {
 				t.Errorf("tag %s: child %s not fetched", ct.Name, child)
 			}
 		}
-		if ct.Kind == regtest.KindImage {
+		if ct.Kind == casegen.KindImage {
 			if !m.IsIndex() || len(m.Manifests) != 2 || !m.Manifests[1].IsAttestation() && !m.Manifests[0].IsAttestation() {
 				t.Errorf("tag %s: want an index with an image and an attestation, got %+v", ct.Name, m.Manifests)
 			}
@@ -72,7 +73,7 @@ func TestBuildMatchesTheCaseColdAndWarm(t *testing.T) {
 				t.Errorf("tag %s: created %v, case %v", ct.Name, m.Created, ct.Created)
 			}
 		}
-		if ct.Kind == regtest.KindReferrer {
+		if ct.Kind == casegen.KindReferrer {
 			subject, ok := inventory.ReferrerTagDigest(ct.Name)
 			if !ok || inv.Manifests[subject] == nil {
 				t.Errorf("referrer tag %s: subject %s not in the inventory", ct.Name, subject)
@@ -118,7 +119,7 @@ func TestBuildSkipsATagDeletedAfterListing(t *testing.T) {
 		})
 	}
 	reg, c, repo := fill(t, wrap)
-	gone := c.TagsOf(regtest.KindLegacy)[0]
+	gone := c.TagsOf(casegen.KindLegacy)[0]
 	victim.Store("/v2/" + c.Repository + "/manifests/" + gone.Name)
 
 	inv, st, err := inventory.Build(context.Background(), registry.New(), repo, inventory.BuildOptions{IsNotFound: isNotFound})
@@ -185,7 +186,7 @@ func TestBuildRefetchesACorruptCacheEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim := c.TagsOf(regtest.KindImage)[0].Digest
+	victim := c.TagsOf(casegen.KindImage)[0].Digest
 	i := strings.Index(string(b), victim+" ")
 	j := strings.Index(string(b[i:]), "schemaVersion")
 	b[i+j] = 'S'

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/registry"
 )
@@ -24,7 +25,7 @@ func TestBlobExistsAndFetch(t *testing.T) {
 	if ok, err := c.BlobExists(t.Context(), base, d); err != nil || ok {
 		t.Fatalf("BlobExists before the push = %v, %v; want false, nil", ok, err)
 	}
-	if _, err := regtest.PushBlob(t.Context(), nil, r.Host, "eval-base", content); err != nil {
+	if _, err := casegen.PushBlob(t.Context(), nil, r.Host, "eval-base", content); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := c.BlobExists(t.Context(), base, d); err != nil || !ok {
@@ -52,7 +53,7 @@ func TestFetchBlobDetectsCorruptBytes(t *testing.T) {
 	repo := r.Host + "/eval-base"
 	content := []byte("layer bytes that will rot")
 	d := digest.FromBytes(content)
-	if _, err := regtest.PushBlob(t.Context(), nil, r.Host, "eval-base", content); err != nil {
+	if _, err := casegen.PushBlob(t.Context(), nil, r.Host, "eval-base", content); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "docker/registry/v2/blobs/sha256", d.Encoded()[:2], d.Encoded(), "data")

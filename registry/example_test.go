@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
@@ -26,7 +27,7 @@ func ExampleClient_ListTags() {
 	config := []byte(`{"architecture":"amd64","os":"linux"}`)
 	configDigest := fmt.Sprintf("sha256:%x", sha256.Sum256(config))
 	// The config blob is uploaded by the test registry's helper: regtidy itself uploads none.
-	if _, err := regtest.PushBlob(ctx, nil, reg.Host, "openhands/eval-agent-server", config); err != nil {
+	if _, err := casegen.PushBlob(ctx, nil, reg.Host, "openhands/eval-agent-server", config); err != nil {
 		log.Fatal(err)
 	}
 	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[]}`,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
@@ -61,7 +62,7 @@ var (
 func pushBlob(t *testing.T, c *registry.Client, repo, mediaType string, content []byte) inventory.Descriptor {
 	t.Helper()
 	host, path, _ := strings.Cut(repo, "/")
-	d, err := regtest.PushBlob(t.Context(), regtest.BasicAuth(testUser, testPassword), host, path, content)
+	d, err := casegen.PushBlob(t.Context(), casegen.BasicAuth(testUser, testPassword), host, path, content)
 	if err != nil {
 		t.Fatalf("push blob: %v", err)
 	}

@@ -40,7 +40,7 @@ func (g *tokenGate) wrap(h http.Handler) http.Handler {
 			g.serveToken(w, req)
 			return
 		}
-		// Blob uploads come from the test's fixtures (regtest.PushBlob), not from the client
+		// Blob uploads come from the test's fixtures (casegen.PushBlob), not from the client
 		// under test, which never uploads blobs: they pass.
 		uploads := strings.Contains(req.URL.Path, "/blobs/uploads/")
 		if req.URL.Path != "/v2/" && !uploads && !g.allowed(req) {

@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/regtidy/regtidy/examples"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -31,7 +32,7 @@ var caseNow = time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
 // order from the SDK's git history and the tag list) and the example policy's plan, made with
 // its real keep sources (the git repository and the run metadata bucket).
 type caseFixture struct {
-	Case   *regtest.Case
+	Case   *casegen.Case
 	Inv    *inventory.Inventory
 	Report *report.Report
 	Plan   *plan.Plan
@@ -39,7 +40,7 @@ type caseFixture struct {
 
 // newCaseFixture makes the case's world at scale: the SDK history, the repository and the run
 // metadata. With inMemory the repository is the case's content held in memory
-// (regtest.MaterializeCase) and read through the same inventory.Build; otherwise it is filled
+// (casegen.MaterializeCase) and read through the same inventory.Build; otherwise it is filled
 // into the in-process distribution registry and listed over HTTP.
 func newCaseFixture(tb testing.TB, scale float64, inMemory bool) *caseFixture {
 	tb.Helper()
@@ -47,21 +48,21 @@ func newCaseFixture(tb testing.TB, scale float64, inMemory bool) *caseFixture {
 	start := time.Now()
 	dir := tb.TempDir()
 	gitDir, runsDir := filepath.Join(dir, "software-agent-sdk"), filepath.Join(dir, "evaluation-results")
-	n := max(regtest.MinCaseCommits, int(float64(regtest.FullCommits)*scale+0.5))
-	step := (regtest.CasePeriod / time.Duration(n)).Truncate(time.Second)
-	commits, err := regtest.MakeGitHistory(gitDir, n, caseNow.Add(-regtest.CasePeriod), step)
+	n := max(casegen.MinCaseCommits, int(float64(casegen.FullCommits)*scale+0.5))
+	step := (casegen.CasePeriod / time.Duration(n)).Truncate(time.Second)
+	commits, err := casegen.MakeGitHistory(gitDir, n, caseNow.Add(-casegen.CasePeriod), step)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	spec := regtest.CaseSpec{Scale: scale, Seed: 3, Now: caseNow, Commits: commits, Referrers: 8}
+	spec := casegen.CaseSpec{Scale: scale, Seed: 3, Now: caseNow, Commits: commits, Referrers: 8}
 	var (
-		c    *regtest.Case
+		c    *casegen.Case
 		src  inventory.Source
 		repo string
 	)
 	if inMemory {
-		var cc *regtest.CaseContent
-		if c, cc, err = regtest.MaterializeCase(spec); err != nil {
+		var cc *casegen.CaseContent
+		if c, cc, err = casegen.MaterializeCase(spec); err != nil {
 			tb.Fatal(err)
 		}
 		src, repo = memSource{cc}, "memory/"+c.Repository
@@ -71,7 +72,7 @@ func newCaseFixture(tb testing.TB, scale float64, inMemory bool) *caseFixture {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { reg.Close() })
-		if c, err = regtest.FillCase(ctx, reg.Host, spec); err != nil {
+		if c, err = casegen.FillCase(ctx, reg.Host, spec); err != nil {
 			tb.Fatal(err)
 		}
 		src, repo = registry.New(), reg.Host+"/"+c.Repository
@@ -91,10 +92,10 @@ func newCaseFixture(tb testing.TB, scale float64, inMemory bool) *caseFixture {
 		tb.Fatal(err)
 	}
 	defer bucket.Close()
-	if err := regtest.WriteRuns(ctx, bucket, regtest.CaseRuns(c, caseNow, 3)); err != nil {
+	if err := casegen.WriteRuns(ctx, bucket, casegen.CaseRuns(c, caseNow, 3)); err != nil {
 		tb.Fatal(err)
 	}
-	w := &regtest.World{GitDir: gitDir, RunsDir: runsDir}
+	w := &casegen.World{GitDir: gitDir, RunsDir: runsDir}
 	polText, err := w.Policy(examples.OpenHands)
 	if err != nil {
 		tb.Fatal(err)
@@ -121,8 +122,8 @@ func newCaseFixture(tb testing.TB, scale float64, inMemory bool) *caseFixture {
 	return &caseFixture{Case: c, Inv: inv, Report: r, Plan: p}
 }
 
-// memSource serves regtest.CaseContent as inventory.Build reads a registry.
-type memSource struct{ cc *regtest.CaseContent }
+// memSource serves casegen.CaseContent as inventory.Build reads a registry.
+type memSource struct{ cc *casegen.CaseContent }
 
 func (m memSource) ListTags(_ context.Context, _ string, fn func([]string) error) error {
 	tags := make([]string, 0, len(m.cc.Tags))
@@ -146,7 +147,7 @@ func (m memSource) desc(ref string) (inventory.Descriptor, CaseDoc, error) {
 }
 
 // CaseDoc is a manifest of the case's content.
-type CaseDoc regtest.CaseManifest
+type CaseDoc casegen.CaseManifest
 
 func (m memSource) Resolve(_ context.Context, _, ref string) (inventory.Descriptor, error) {
 	d, _, err := m.desc(ref)

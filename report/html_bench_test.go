@@ -16,7 +16,7 @@ import (
 // 1: the full case, 133,425 tags) in headless Chromium: from the start of the navigation until
 // the page's script has drawn the charts and the first page of the tag table (open-ms), the
 // script's own part of it (script-ms), and a search over every tag until the table shows the
-// match (search-ms). The case's content is made in memory (regtest.MaterializeCase) and read by
+// match (search-ms). The case's content is made in memory (casegen.MaterializeCase) and read by
 // inventory.Build; the plan is the example policy's with its real keep sources. Making the case
 // takes minutes at full scale, so each iteration opens the page REGTIDY_HTML_ROUNDS times
 // (default 5) and the metrics are means over all openings; run it once:

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regtidy/regtidy/internal/regtest"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/report"
 )
@@ -51,7 +51,7 @@ func TestHTMLPageInChromium(t *testing.T) {
 	for _, c := range f.Case.Commits[max(0, len(f.Case.Commits)-30):] {
 		last30[c.SHA] = true
 	}
-	for _, tg := range f.Case.TagsOf(regtest.KindImage) {
+	for _, tg := range f.Case.TagsOf(casegen.KindImage) {
 		sdks[tg.SDK] = true
 		if last30[tg.SDK] {
 			recent[tg.SDK] = true
@@ -60,7 +60,7 @@ func TestHTMLPageInChromium(t *testing.T) {
 	// Live-run commits with images: the example policy reads runs whose daily file is of the
 	// last 30 days (since: 30d), and a run is live by its status.
 	liveSDKs := map[string]bool{}
-	for _, r := range regtest.CaseRuns(f.Case, caseNow, 3) {
+	for _, r := range casegen.CaseRuns(f.Case, caseNow, 3) {
 		day := r.CreatedAt.UTC().Truncate(24 * time.Hour)
 		if r.Live() && day.Add(24*time.Hour).After(caseNow.Add(-30*24*time.Hour)) && sdks[r.SDKCommit] {
 			liveSDKs[r.SDKCommit] = true

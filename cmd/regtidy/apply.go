@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/regtidy/regtidy/apply"
-	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
+	"github.com/spf13/cobra"
 )
 
 // applyFlags are the flags of the commands that delete (apply, prune).
@@ -88,97 +83,35 @@ undo can put it back, and treats "already gone" as done, so running it again fin
 	return cmd
 }
 
-// applyPlan carries out p and reports the result; a partial run returns errPartial.
+// applyPlan carries out p through the library and reports the result; a partial run returns
+// errPartial.
 func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan.Plan, af *applyFlags) error {
-	if p.Cost.Mode == string(plan.ModeVersion) {
-		return o.applyGHCR(ctx, c, p, af)
-	}
-	modeName := af.mode
-	if modeName == "" {
-		modeName = firstNonEmpty(p.Cost.Requested, p.Cost.Mode)
-	}
-	mode, err := plan.ParseMode(modeName)
-	if err != nil {
-		return usageError(err)
-	}
-	cache, err := o.cache(p.Repository)
-	if err != nil {
-		return err
-	}
-	opt := apply.ApplyOptions{
-		Mode:        mode,
-		MaxDeletes:  af.maxDeletes,
-		Concurrency: af.concurrency,
-		Logger:      o.logger(),
-		DryRun:      af.dryRun,
-	}
-	if cache != nil {
-		defer cache.Close()
-		opt.Manifests = cache
-	}
-	if !af.dryRun {
-		opt.JournalPath = af.journal
+	var mode plan.Mode
+	if af.mode != "" {
+		m, err := plan.ParseMode(af.mode)
+		if err != nil {
+			return usageError(err)
+		}
+		mode = m
 	}
 	pr := o.newProgress()
-	opt.Progress = func(done, total int) { pr.update("delete", done, total) }
-	res, err := apply.Apply(ctx, p, c, opt)
+	res, err := regtidy.Apply(ctx, p, regtidy.ApplyOptions{
+		Options: o.options(c, pr), Mode: mode, MaxDeletes: af.maxDeletes,
+		DeleteConcurrency: af.concurrency, Journal: af.journal, DryRun: af.dryRun,
+	})
 	pr.wait()
 	if res != nil {
-		if werr := o.writeApplyResult(res, af); werr != nil && err == nil {
+		werr := error(nil)
+		if o.output == "json" {
+			werr = o.writeJSON(res)
+		} else {
+			werr = res.WriteText(o.stdout)
+		}
+		if werr != nil && err == nil {
 			err = werr
 		}
 	}
-	if err != nil {
-		if errors.Is(err, apply.ErrPartial) {
-			return fmt.Errorf("%w: %w", errPartial, err)
-		}
-		return err
-	}
-	if res.Partial() {
-		return fmt.Errorf("%w: %d deletes left; run the same command again to continue", errPartial, res.Remaining)
-	}
-	return nil
-}
-
-func (o *rootOptions) writeApplyResult(r *apply.ApplyResult, af *applyFlags) error {
-	if o.output == "json" {
-		return o.writeJSON(r)
-	}
-	w := o.stdout
-	verb := "deleted"
-	if r.DryRun {
-		verb = "would delete"
-	}
-	fmt.Fprintf(w, "%s in %s mode: %s %d tags and %d manifests\n", r.Repository, r.Mode, verb, len(r.DeletedTags), len(r.DeletedManifests))
-	if n := len(r.GoneTags) + len(r.GoneManifests); n > 0 {
-		fmt.Fprintf(w, "already gone (an earlier run, or someone else): %d\n", n)
-	}
-	for _, s := range r.Skipped {
-		fmt.Fprintf(w, "skipped %s: it moved from %s to %s since the plan\n", s.Tag, short(s.Planned), short(s.Live))
-	}
-	for _, f := range r.Failed {
-		fmt.Fprintf(w, "FAILED %v\n", f) // Failure.Error redacts credentials
-	}
-	if r.Remaining > 0 {
-		fmt.Fprintf(w, "%d deletes not done yet (--max-deletes or interrupted): run the same command again to continue\n", r.Remaining)
-	}
-	for _, warn := range r.Warnings {
-		fmt.Fprintf(w, "note: %s\n", warn)
-	}
-	if r.AfterApply != "" && !slices.Contains(r.Warnings, r.AfterApply) {
-		fmt.Fprintf(w, "afterwards: %s\n", r.AfterApply)
-	}
-	if !r.DryRun && af.journal != "" && len(r.DeletedTags)+len(r.DeletedManifests) > 0 {
-		fmt.Fprintf(w, "journal: %s (regtidy undo %s puts the deleted images back while the registry still has their blobs)\n", af.journal, af.journal)
-	}
-	return nil
-}
-
-func short(d string) string {
-	if len(d) > 19 {
-		return d[:19]
-	}
-	return d
+	return partial(err)
 }
 
 func newPruneCmd(o *rootOptions) *cobra.Command {
@@ -237,18 +170,5 @@ func newPruneCmd(o *rootOptions) *cobra.Command {
 
 // defaultJournal is a new journal file under the cache directory's journals folder.
 func (o *rootOptions) defaultJournal(repo string) (string, error) {
-	dir := o.cacheDir
-	if dir == "" {
-		d, err := inventory.DefaultCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("no user cache directory for the journal (use --journal): %w", err)
-		}
-		dir = d
-	}
-	dir = filepath.Join(dir, "journals")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	name := strings.NewReplacer("/", "_", ":", "_").Replace(repo)
-	return filepath.Join(dir, name+"-"+time.Now().UTC().Format("20060102T150405Z")+".jsonl"), nil
+	return regtidy.NewJournalPath(regtidy.Options{CacheDir: o.cacheDir}, repo, time.Now())
 }

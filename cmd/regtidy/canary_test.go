@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/regtidy/regtidy/examples"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/internal/regtest"
@@ -315,7 +316,7 @@ func canaryGHCR(t *testing.T, c *canaryCheck, dir string) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	cs, err := regtest.FillCase(ctx, e.Host, regtest.CaseSpec{Scale: 0.002, Seed: 9})
+	cs, err := casegen.FillCase(ctx, e.Host, casegen.CaseSpec{Scale: 0.002, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +326,7 @@ func canaryGHCR(t *testing.T, c *canaryCheck, dir string) {
 	// second at first.
 	perCommit := map[string]int{}
 	for _, ct := range cs.Tags {
-		if ct.Kind == regtest.KindImage {
+		if ct.Kind == casegen.KindImage {
 			perCommit[ct.SDK]++
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/registry"
 )
 
@@ -16,7 +16,7 @@ func (o *rootOptions) credentials() (registry.Credentials, error) {
 	// The GitHub token (GITHUB_TOKEN, GH_TOKEN or --token-env) signs registry requests to GitHub's
 	// container registry when no other credentials are set: one token for REST and registry. With
 	// --github-api every repository of the run is GitHub's (see isGHCR).
-	creds := registry.Credentials{Username: o.username, GitHubHosts: []string{ghcrHost}, GitHubTokenEnv: o.gh.tokenEnv}
+	creds := registry.Credentials{Username: o.username, GitHubHosts: []string{regtidy.GHCRHost}, GitHubTokenEnv: o.gh.tokenEnv}
 	if o.gh.api != "" {
 		creds.GitHubHosts = []string{"*"}
 	}
@@ -53,18 +53,33 @@ func (o *rootOptions) client() (*registry.Client, error) {
 	return registry.New(opts...), nil
 }
 
-// cache opens the manifest cache of repo, or returns nil with --no-cache.
-func (o *rootOptions) cache(repo string) (*inventory.Cache, error) {
-	if o.noCache {
-		return nil, nil
+// options are the library options the flags describe, with client c and progress pr (nil: none).
+func (o *rootOptions) options(c *registry.Client, pr *progress) regtidy.Options {
+	opt := regtidy.Options{
+		Client:      c,
+		CacheDir:    o.cacheDir,
+		NoCache:     o.noCache,
+		Concurrency: o.concurrency,
+		Logger:      o.logger(),
+		GHCR:        o.gh.lib(),
 	}
-	dir := o.cacheDir
-	if dir == "" {
-		d, err := inventory.DefaultCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("no user cache directory (use --cache-dir or --no-cache): %w", err)
-		}
-		dir = d
+	if pr != nil {
+		opt.Progress = pr.update
 	}
-	return inventory.OpenCache(dir, repo)
+	return opt
+}
+
+// warn writes the library's warnings to stderr.
+func (o *rootOptions) warn(warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(o.stderr, "regtidy: %s\n", w)
+	}
+}
+
+// partial maps the library's partial runs to errPartial (exit status 3).
+func partial(err error) error {
+	if err != nil && regtidy.IsPartial(err) {
+		return fmt.Errorf("%w: %w", errPartial, err)
+	}
+	return err
 }

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/spf13/cobra"
 
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/compose"
 	"github.com/regtidy/regtidy/registry"
 )
@@ -154,14 +154,16 @@ func (o *rootOptions) runCompose(ctx context.Context, cf *composeFlags, args []s
 	keychain := registry.Keychain(creds)
 	ropts := []remote.Option{remote.WithTransport(c.Transport()), remote.WithAuthFromKeychain(keychain), remote.WithContext(ctx)}
 
-	bases, err := cf.bases(ctx, o.stdin, args, nameOpts, ropts)
-	if err != nil {
+	copt := regtidy.ComposeOptions{Target: target, Template: tmpl, Fields: extra, Shard: shard, Keychain: keychain}
+	if copt.Bases, copt.Match, err = cf.bases(o.stdin, args, nameOpts); err != nil {
 		return err
 	}
-	bases = shard.Select(bases)
-	jobs, err := compose.Jobs(bases, target, tmpl, extra)
-	if err != nil {
-		return usageError(err)
+	if cf.baseRepo != "" {
+		repo, err := name.NewRepository(cf.baseRepo, nameOpts...)
+		if err != nil {
+			return usageError(fmt.Errorf("--base-repo: %w", err))
+		}
+		copt.BaseRepo = &repo
 	}
 	layer, cleanup, err := cf.layer(ctx, nameOpts, ropts)
 	if err != nil {
@@ -175,27 +177,27 @@ func (o *rootOptions) runCompose(ctx context.Context, cf *composeFlags, args []s
 		}
 	}
 	opts.DryRun = cf.dryRun
-	opts.Concurrency = o.concurrency
-	opts.Transport = c.Transport()
-	opts.Keychain = keychain
-	opts.Logger = o.logger()
-
+	copt.Image = opts
 	pr := o.newProgress()
-	var done int
-	opts.OnImage = func(compose.ImageResult) {
-		done++
-		pr.update("compose", done, len(jobs))
-	}
-	rep, err := compose.Compose(ctx, jobs, opts)
+	copt.Options = o.options(c, pr)
+	rep, err := regtidy.Compose(ctx, copt)
 	pr.wait()
 	if rep != nil {
-		rep.Summary.Requests = c.Counter().Snapshot().Total()
-		if werr := o.writeComposeReport(rep, cf.dryRun); werr != nil && err == nil {
+		werr := error(nil)
+		if o.output == "json" {
+			werr = o.writeJSON(rep)
+		} else {
+			werr = regtidy.WriteComposeText(o.stdout, rep, cf.dryRun)
+		}
+		if werr != nil && err == nil {
 			err = werr
 		}
 	}
-	if errors.Is(err, compose.ErrIncomplete) {
+	switch {
+	case errors.Is(err, compose.ErrIncomplete):
 		return fmt.Errorf("%w: %w", errPartial, err)
+	case errors.Is(err, regtidy.ErrInvalidOptions):
+		return usageError(err)
 	}
 	return err
 }
@@ -247,13 +249,13 @@ func (cf *composeFlags) imageOptions() (compose.Options, error) {
 	return opts, nil
 }
 
-// bases gathers the bases from the arguments, --bases-file and --base-repo/--base-match.
-func (cf *composeFlags) bases(ctx context.Context, stdin io.Reader, args []string, nameOpts []name.Option, ropts []remote.Option) ([]compose.Base, error) {
+// bases parses the explicit bases (arguments and --bases-file) and --base-match.
+func (cf *composeFlags) bases(stdin io.Reader, args []string, nameOpts []name.Option) ([]name.Reference, *regexp.Regexp, error) {
 	var match *regexp.Regexp
 	if cf.baseMatch != "" {
 		m, err := compose.CompileMatch(cf.baseMatch)
 		if err != nil {
-			return nil, usageError(err)
+			return nil, nil, usageError(err)
 		}
 		match = m
 	}
@@ -263,14 +265,14 @@ func (cf *composeFlags) bases(ctx context.Context, stdin io.Reader, args []strin
 		if cf.basesFile != "-" {
 			f, err := os.Open(cf.basesFile)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			defer f.Close()
 			r = f
 		}
 		listed, err := compose.ParseBaseList(r)
 		if err != nil {
-			return nil, fmt.Errorf("--bases-file: %w", err)
+			return nil, nil, fmt.Errorf("--bases-file: %w", err)
 		}
 		refs = append(refs, listed...)
 	}
@@ -278,29 +280,11 @@ func (cf *composeFlags) bases(ctx context.Context, stdin io.Reader, args []strin
 	for _, s := range refs {
 		r, err := name.ParseReference(s, nameOpts...)
 		if err != nil {
-			return nil, usageError(fmt.Errorf("base %q: %w", s, err))
+			return nil, nil, usageError(fmt.Errorf("base %q: %w", s, err))
 		}
 		parsed = append(parsed, r)
 	}
-	bases, err := compose.BasesFromRefs(parsed, match)
-	if err != nil {
-		return nil, usageError(err)
-	}
-	if cf.baseRepo != "" {
-		repo, err := name.NewRepository(cf.baseRepo, nameOpts...)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("--base-repo: %w", err))
-		}
-		listed, err := compose.ListBases(ctx, repo, match, ropts...)
-		if err != nil {
-			return nil, err
-		}
-		bases = append(bases, listed...)
-	}
-	if len(bases) == 0 {
-		return nil, usageError(errors.New("compose: no bases: give references, --bases-file, or --base-repo with --base-match"))
-	}
-	return bases, nil
+	return parsed, match, nil
 }
 
 // layer builds or opens the shared layer the flags name. cleanup removes a built layer's file.
@@ -386,63 +370,6 @@ func saveLayer(l *compose.Layer, path string) error {
 	return f.Close()
 }
 
-// writeComposeReport prints the report: JSON, or one line per image (followed, in a dry run, by
-// what it would write) and the totals.
-func (o *rootOptions) writeComposeReport(rep *compose.Report, dryRun bool) error {
-	if o.output == "json" {
-		return o.writeJSON(rep)
-	}
-	if dryRun {
-		for _, r := range rep.Images {
-			if r.Status == compose.StatusFailed {
-				fmt.Fprintf(o.stdout, "failed %s: %s\n", r.Target, r.Error)
-				continue
-			}
-			fmt.Fprintf(o.stdout, "would push %s (%s) %s\n", r.Target, r.Digest, strings.Join(r.Platforms, ","))
-			for _, w := range r.Writes {
-				from := ""
-				if w.From != "" {
-					from = "  from " + w.From
-				}
-				fmt.Fprintf(o.stdout, "  %-8s %s %10s%s\n", w.Kind, w.Digest, composeBytes(w.Size), from)
-			}
-		}
-	} else {
-		tw := tabwriter.NewWriter(o.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "STATUS\tTARGET\tDIGEST\tPLATFORMS")
-		for _, r := range rep.Images {
-			detail := strings.Join(r.Platforms, ",")
-			if r.Status == compose.StatusFailed {
-				detail = r.Error
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Status, r.Target, r.Digest, detail)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	s := rep.Summary
-	fmt.Fprintf(o.stdout, "\n%d images: %d composed, %d unchanged, %d planned, %d failed (%d platform images) in %s\n",
-		s.Images, s.Composed, s.Unchanged, s.Planned, s.Failed, s.Platforms, s.Elapsed.Round(time.Millisecond))
-	if dryRun {
-		fmt.Fprintf(o.stdout, "dry run: nothing pushed; a full rebuild would push %s\n", composeBytes(s.BytesFullRebuild))
-	} else {
-		ratio := 0.0
-		if s.BytesFullRebuild > 0 {
-			ratio = 100 * float64(s.BytesUploaded) / float64(s.BytesFullRebuild)
-		}
-		fmt.Fprintf(o.stdout, "layer %s sent %d time(s)\n", s.Layer, s.LayerUploads)
-		fmt.Fprintf(o.stdout, "uploaded %s; a full rebuild would push %s (%.4f%%)\n",
-			composeBytes(s.BytesUploaded), composeBytes(s.BytesFullRebuild), ratio)
-	}
-	perImage := 0.0
-	if s.Images > 0 {
-		perImage = float64(s.Requests) / float64(s.Images)
-	}
-	_, err := fmt.Fprintf(o.stdout, "%d requests (%.1f per image)\n", s.Requests, perImage)
-	return err
-}
-
 // composeKeyValues parses repeated k=v flags.
 func composeKeyValues(flag string, kvs []string) (map[string]string, error) {
 	out := map[string]string{}
@@ -469,18 +396,4 @@ func composeArgv(flag, s string) ([]string, error) {
 		return nil, fmt.Errorf("%s %q: not a JSON array of strings: %w", flag, s, err)
 	}
 	return argv, nil
-}
-
-// composeBytes renders n with a binary unit.
-func composeBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/regtidy/regtidy/apply"
 	"github.com/regtidy/regtidy/examples"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
@@ -44,8 +45,8 @@ func newWorld(t *testing.T, scale float64) (*regtest.World, string) {
 	return w, path
 }
 
-// regtidy runs the command line in-process and returns stdout, stderr and the error.
-func regtidy(t *testing.T, args ...string) (string, string, error) {
+// runCLI runs the command line in-process and returns stdout, stderr and the error.
+func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := NewRootCmd(strings.NewReader(""), &out, &errb)
@@ -86,16 +87,16 @@ func expectedKept(w *regtest.World) []string {
 		}
 	}
 	keptDigest := map[string]bool{}
-	groups := map[string][]regtest.CaseTag{}
+	groups := map[string][]casegen.CaseTag{}
 	for _, ct := range c.Tags {
 		switch ct.Kind {
-		case regtest.KindImage:
+		case casegen.KindImage:
 			if recent[ct.SDK] {
 				keptDigest[ct.Digest] = true
 			}
-		case regtest.KindLegacy:
+		case casegen.KindLegacy:
 			keptDigest[ct.Digest] = true
-		case regtest.KindBuildcache:
+		case casegen.KindBuildcache:
 			groups[ct.Bench+"/"+ct.Group] = append(groups[ct.Bench+"/"+ct.Group], ct)
 		}
 	}
@@ -112,7 +113,7 @@ func expectedKept(w *regtest.World) []string {
 	}
 	var kept []string
 	for _, ct := range c.Tags {
-		if keptDigest[ct.Digest] || ct.Kind == regtest.KindReferrer && keptDigest[ct.Subject] {
+		if keptDigest[ct.Digest] || ct.Kind == casegen.KindReferrer && keptDigest[ct.Subject] {
 			kept = append(kept, ct.Name)
 		}
 	}
@@ -132,7 +133,7 @@ func TestCasePolicyDeletesExactlyTheExpectedSet(t *testing.T) {
 	cache := filepath.Join(dir, "cache")
 	now := worldNow.Format(time.RFC3339)
 
-	if _, stderr, err := regtidy(t, "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache); err != nil {
+	if _, stderr, err := runCLI(t, "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}
 	want := expectedKept(w)
@@ -152,7 +153,7 @@ func TestCasePolicyDeletesExactlyTheExpectedSet(t *testing.T) {
 		t.Fatalf("plan keeps other tags than the case's rules say (-want +got):\n%s", diff)
 	}
 
-	stdout, stderr, err := regtidy(t, "apply", planFile, "--cache-dir", cache)
+	stdout, stderr, err := runCLI(t, "apply", planFile, "--cache-dir", cache)
 	if err != nil {
 		t.Fatalf("apply: %v\n%s\n%s", err, stdout, stderr)
 	}
@@ -160,11 +161,11 @@ func TestCasePolicyDeletesExactlyTheExpectedSet(t *testing.T) {
 		t.Errorf("tags after apply (-want +got):\n%s", diff)
 	}
 	// Every kept tag still resolves whole: index, children, attestations, config and layers.
-	if stdout, _, err := regtidy(t, "verify", repo, "--plan", planFile); err != nil || !strings.Contains(stdout, "every tag resolves whole") {
+	if stdout, _, err := runCLI(t, "verify", repo, "--plan", planFile); err != nil || !strings.Contains(stdout, "every tag resolves whole") {
 		t.Errorf("verify after apply: %v\n%s", err, stdout)
 	}
 	// A second apply finds everything done and deletes nothing more.
-	stdout, _, err = regtidy(t, "apply", planFile, "--cache-dir", cache, "-o", "json")
+	stdout, _, err = runCLI(t, "apply", planFile, "--cache-dir", cache, "-o", "json")
 	if err != nil {
 		t.Fatalf("second apply: %v", err)
 	}
@@ -183,7 +184,7 @@ func TestPlanFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := liveTags(t, repo)
-	day := filepath.Join(w.RunsDir, regtest.RunsFile(worldNow))
+	day := filepath.Join(w.RunsDir, casegen.RunsFile(worldNow))
 
 	for _, tc := range []struct {
 		name   string
@@ -229,7 +230,7 @@ func TestPlanFailsClosed(t *testing.T) {
 			policy: func(p string) string {
 				return strings.ReplaceAll(p, "file://"+w.RunsDir, "file://"+filepath.Join(w.RunsDir, "no-such-bucket"))
 			}},
-		{name: "malformed JSONL line", want: regtest.RunsFile(worldNow) + ":",
+		{name: "malformed JSONL line", want: casegen.RunsFile(worldNow) + ":",
 			break_: func(t *testing.T) {
 				f, err := os.OpenFile(day, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
 				if err != nil {
@@ -257,7 +258,7 @@ func TestPlanFailsClosed(t *testing.T) {
 			if !tc.now.IsZero() {
 				now = tc.now
 			}
-			stdout, _, err := regtidy(t, "prune", repo, "--policy", path, "--now", now.Format(time.RFC3339), "--yes", "--no-cache")
+			stdout, _, err := runCLI(t, "prune", repo, "--policy", path, "--now", now.Format(time.RFC3339), "--yes", "--no-cache")
 			if err == nil {
 				t.Fatalf("prune succeeded with a broken keep source:\n%s", stdout)
 			}
@@ -308,12 +309,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"plan", "127.0.0.1:1/r"},
 		{"prune", "127.0.0.1:1/r", "--yes"},
 	} {
-		_, _, err := regtidy(t, args...)
+		_, _, err := runCLI(t, args...)
 		if got := exitCode(err); got != exitUsage {
 			t.Errorf("%v: exit code %d (%v), want %d", args, got, err, exitUsage)
 		}
 	}
-	if _, _, err := regtidy(t, "report", "127.0.0.1:1/r"); exitCode(err) != exitError || errors.Is(err, errUsage) {
+	if _, _, err := runCLI(t, "report", "127.0.0.1:1/r"); exitCode(err) != exitError || errors.Is(err, errUsage) {
 		t.Errorf("an unreachable registry: %v, want a plain error", err)
 	}
 }

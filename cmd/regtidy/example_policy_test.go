@@ -10,6 +10,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/regtidy/regtidy/examples"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 )
@@ -23,23 +24,24 @@ const targetsScale = 0.001
 // newTargetsWorld makes the case's world, as regtest.NewWorld does, with build caches of both
 // targets (source-minimal and binary) for every base image, and writes the example policy
 // pointed at it.
-func newTargetsWorld(t *testing.T, scale float64) (*regtest.World, string) {
+func newTargetsWorld(t *testing.T, scale float64) (*casegen.World, string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	w := &regtest.World{Dir: dir, Now: worldNow, GitDir: filepath.Join(dir, "software-agent-sdk"),
-		RunsDir: filepath.Join(dir, "evaluation-results")}
-	n := max(regtest.MinCaseCommits, int(float64(regtest.FullCommits)*scale+0.5))
-	step := (regtest.CasePeriod / time.Duration(n)).Truncate(time.Second)
-	commits, err := regtest.MakeGitHistory(w.GitDir, n, worldNow.Add(-regtest.CasePeriod), step)
+	reg, err := regtest.Start(ctx, regtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Registry, err = regtest.Start(ctx, regtest.Options{}); err != nil {
+	t.Cleanup(func() { reg.Close() })
+	w := &casegen.World{Dir: dir, Host: reg.Host, Now: worldNow, GitDir: filepath.Join(dir, "software-agent-sdk"),
+		RunsDir: filepath.Join(dir, "evaluation-results")}
+	n := max(casegen.MinCaseCommits, int(float64(casegen.FullCommits)*scale+0.5))
+	step := (casegen.CasePeriod / time.Duration(n)).Truncate(time.Second)
+	commits, err := casegen.MakeGitHistory(w.GitDir, n, worldNow.Add(-casegen.CasePeriod), step)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Close() })
-	w.Case, err = regtest.FillCase(ctx, w.Registry.Host, regtest.CaseSpec{Scale: scale, Seed: 3, Now: worldNow,
+	w.Case, err = casegen.FillCase(ctx, w.Host, casegen.CaseSpec{Scale: scale, Seed: 3, Now: worldNow,
 		Commits: commits, BuildcacheTargets: []string{"source-minimal", "binary"}})
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +54,8 @@ func newTargetsWorld(t *testing.T, scale float64) (*regtest.World, string) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	w.Runs = regtest.CaseRuns(w.Case, worldNow, 3)
-	if err := regtest.WriteRuns(ctx, bucket, w.Runs); err != nil {
+	w.Runs = casegen.CaseRuns(w.Case, worldNow, 3)
+	if err := casegen.WriteRuns(ctx, bucket, w.Runs); err != nil {
 		t.Fatal(err)
 	}
 	pol, err := w.Policy(examples.OpenHands)
@@ -74,7 +76,7 @@ func newTargetsWorld(t *testing.T, scale float64) (*regtest.World, string) {
 func TestExamplePolicyKeepsNewestCachesPerTarget(t *testing.T) {
 	w, pol := newTargetsWorld(t, targetsScale)
 	planFile := filepath.Join(t.TempDir(), "plan.json")
-	if _, stderr, err := regtidy(t, "plan", w.Repository(), "--policy", pol, "--now", worldNow.Format(time.RFC3339),
+	if _, stderr, err := runCLI(t, "plan", w.Repository(), "--policy", pol, "--now", worldNow.Format(time.RFC3339),
 		"-o", planFile, "--no-cache"); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}

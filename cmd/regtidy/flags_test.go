@@ -38,7 +38,7 @@ func TestNumericFlagsOutOfRangeAreUsageErrors(t *testing.T) {
 		{"--deadline", []string{"undo", missing, "--deadline", "-1m"}},
 		{"--max-requests", []string{"undo", missing, "--max-requests", "-7"}},
 	} {
-		_, _, err := regtidy(t, tc.args...)
+		_, _, err := runCLI(t, tc.args...)
 		if got := exitCode(err); got != exitUsage || !strings.Contains(err.Error(), tc.flag) {
 			t.Errorf("%v: exit code %d (%v), want %d naming %s", tc.args, got, err, exitUsage, tc.flag)
 		}
@@ -48,7 +48,7 @@ func TestNumericFlagsOutOfRangeAreUsageErrors(t *testing.T) {
 		{"apply", missing, "--deadline", "0s", "--max-requests", "0", "--pace", "0", "--hourly-budget", "1"},
 		{"apply", missing, "--deadline", "2h", "--max-requests", "900", "--pace", "30"},
 	} {
-		_, _, err := regtidy(t, args...)
+		_, _, err := runCLI(t, args...)
 		if errors.Is(err, errUsage) || exitCode(err) != exitError {
 			t.Errorf("%v: %v, want the missing plan file's plain error", args, err)
 		}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/ghcremu"
-	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/plan"
 )
 
@@ -26,7 +26,7 @@ func TestGHCRPlanApplyUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	c, err := regtest.FillCase(ctx, e.Host, regtest.CaseSpec{Scale: 0.002, Seed: 9})
+	c, err := casegen.FillCase(ctx, e.Host, casegen.CaseSpec{Scale: 0.002, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestGHCRPlanApplyUndo(t *testing.T) {
 	// a second); keep the other commits' images. Every other kind has no rule and is kept.
 	perCommit := map[string]int{}
 	for _, ct := range c.Tags {
-		if ct.Kind == regtest.KindImage {
+		if ct.Kind == casegen.KindImage {
 			perCommit[ct.SDK]++
 		}
 	}
@@ -72,7 +72,7 @@ rules:
 
 	planFile := filepath.Join(dir, "plan.json")
 	gh := []string{"--github-api", e.URL, "--state", filepath.Join(dir, "state.json"), "--cache-dir", filepath.Join(dir, "cache")}
-	if _, stderr, err := regtidy(t, append([]string{"plan", repo, "--policy", pol, "-o", planFile}, gh...)...); err != nil {
+	if _, stderr, err := runCLI(t, append([]string{"plan", repo, "--policy", pol, "-o", planFile}, gh...)...); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}
 	p, err := plan.Read(planFile)
@@ -85,7 +85,7 @@ rules:
 	var want []string
 	keptDigest := map[string]bool{}
 	for _, ct := range c.Tags {
-		if ct.Kind != regtest.KindImage || containsPrefix(keep, ct.SDK) {
+		if ct.Kind != casegen.KindImage || containsPrefix(keep, ct.SDK) {
 			keptDigest[ct.Digest] = true
 		}
 	}
@@ -96,7 +96,7 @@ rules:
 	}
 	sort.Strings(want)
 
-	stdout, stderr, err := regtidy(t, append([]string{"apply", planFile}, gh...)...)
+	stdout, stderr, err := runCLI(t, append([]string{"apply", planFile}, gh...)...)
 	if err != nil {
 		t.Fatalf("apply: %v\n%s\n%s", err, stdout, stderr)
 	}
@@ -108,7 +108,7 @@ rules:
 	}
 
 	journal := strings.TrimSuffix(planFile, ".json") + ".journal.jsonl"
-	if stdout, stderr, err := regtidy(t, append([]string{"undo", journal}, gh...)...); err != nil {
+	if stdout, stderr, err := runCLI(t, append([]string{"undo", journal}, gh...)...); err != nil {
 		t.Fatalf("undo: %v\n%s\n%s", err, stdout, stderr)
 	}
 	if diff := cmp.Diff(before, liveTags(t, repo)); diff != "" {

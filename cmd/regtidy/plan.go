@@ -3,17 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/plan"
-	"github.com/regtidy/regtidy/policy"
 	"github.com/regtidy/regtidy/registry"
-	"github.com/regtidy/regtidy/registry/ghcr"
-	"github.com/regtidy/regtidy/source"
+	"github.com/spf13/cobra"
 )
 
 // planFlags are the flags of the commands that make a plan (plan, prune).
@@ -78,71 +73,39 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 	return cmd
 }
 
-// makePlan lists repo, resolves the policy's keep sources and evaluates the policy.
+// makePlan turns the plan flags into options and makes the plan through the library: keep
+// sources, listing, evaluation, cost. The listing's warnings go to stderr.
 func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo string, pf *planFlags) (*plan.Plan, error) {
 	mode, err := plan.ParseMode(pf.mode)
 	if err != nil {
 		return nil, usageError(err)
 	}
-	pol, err := policy.Load(pf.policy)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
+	var now time.Time
 	if pf.now != "" {
 		if now, err = time.Parse(time.RFC3339, pf.now); err != nil {
 			return nil, usageError(fmt.Errorf("--now: %w", err))
 		}
 	}
-	// Keep sources first: a source that fails stops the plan before any listing work.
-	loader := source.Loader{Auth: source.GitAuth{TokenEnv: pf.tokenEnv}, Registry: c, Logger: o.logger()}
-	if o.cacheDir != "" {
-		loader.CacheDir = filepath.Join(o.cacheDir, "git")
+	pr := o.newProgress()
+	defer pr.wait()
+	opt := regtidy.PlanOptions{
+		Options: o.options(c, pr), PolicyFile: pf.policy, Now: now, Mode: mode, GitTokenEnv: pf.tokenEnv,
+		Listed: func(l *regtidy.Listing) {
+			pr.wait()
+			o.warn(l.Warnings)
+			o.heapCheckpoint("listed")
+		},
 	}
-	if !o.noCache {
-		if loader.ManifestCacheDir = o.cacheDir; loader.ManifestCacheDir == "" {
-			loader.ManifestCacheDir, _ = inventory.DefaultCacheDir() // no cache dir: no cache
-		}
-	}
-	keep, err := policy.Resolve(ctx, pol, loader, now)
-	if err != nil {
-		return nil, err
-	}
-	l, err := o.listRepo(ctx, c, repo)
-	if err != nil {
-		return nil, err
-	}
-	p, err := policy.Evaluate(l.inv, pol, keep, now)
-	if err != nil {
-		return nil, err
-	}
-	p.CreatedAt = time.Now().UTC()
-	if l.ghcr != nil {
-		p.Cost = ghcr.PlanCost(p, l.ghcr.state, o.gh.hourly)
-		p.Cost.Requested = string(plan.ModeVersion)
-		return p, nil
-	}
-	p.Cost = plan.EstimateCost(p, mode)
-	p.Cost.Requested = string(mode)
-	return p, nil
+	return regtidy.Plan(ctx, repo, opt)
 }
 
 // writePlanSummary writes what plan and prune show of a plan: its summary, then what each keep
 // source read.
 func (o *rootOptions) writePlanSummary(p *plan.Plan) error {
 	if o.output == "json" {
-		return o.writeJSON(struct {
-			Repository  string            `json:"repository"`
-			Fingerprint string            `json:"fingerprint"`
-			Summary     plan.Summary      `json:"summary"`
-			Cost        plan.Cost         `json:"cost"`
-			Sources     []plan.SourceRead `json:"sources,omitempty"`
-		}{p.Repository, p.Fingerprint, p.Summary, p.Cost, p.Sources})
+		return o.writeJSON(regtidy.SummaryOf(p))
 	}
-	if err := p.WriteSummary(o.stdout); err != nil {
-		return err
-	}
-	return p.WriteSources(o.stdout)
+	return regtidy.WritePlanText(o.stdout, p)
 }
 
 func newExplainCmd(o *rootOptions) *cobra.Command {

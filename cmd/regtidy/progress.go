@@ -16,6 +16,7 @@ type progress struct {
 	p    *mpb.Progress
 	mu   sync.Mutex
 	bars map[string]*mpb.Bar
+	done bool
 }
 
 // newProgress returns a progress display on o.stderr: bars on a terminal, lines elsewhere; nil
@@ -41,6 +42,9 @@ func (pr *progress) update(phase string, done, total int) {
 	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
+	if pr.done {
+		return
+	}
 	b := pr.bars[phase]
 	if b == nil {
 		b = pr.p.AddBar(int64(total),
@@ -58,7 +62,7 @@ func (pr *progress) update(phase string, done, total int) {
 	}
 }
 
-// wait completes every bar and waits for the display to finish drawing.
+// wait completes every bar and waits for the display to finish drawing; later calls do nothing.
 func (pr *progress) wait() {
 	if pr == nil {
 		return
@@ -68,6 +72,11 @@ func (pr *progress) wait() {
 		return
 	}
 	pr.mu.Lock()
+	if pr.done {
+		pr.mu.Unlock()
+		return
+	}
+	pr.done = true
 	for _, b := range pr.bars {
 		b.SetTotal(-1, true)
 	}

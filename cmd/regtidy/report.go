@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"path/filepath"
-
-	"github.com/regtidy/regtidy/inventory"
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/policy"
-	"github.com/regtidy/regtidy/registry/transport"
 	"github.com/regtidy/regtidy/report"
-	"github.com/regtidy/regtidy/source"
 	"github.com/spf13/cobra"
 )
 
@@ -33,29 +27,28 @@ func newReportCmd(o *rootOptions) *cobra.Command {
 			if err := o.checkFormat(); err != nil {
 				return err
 			}
-			var scheme report.Classifier
-			var pol *policy.Policy
+			opt := regtidy.ReportOptions{Report: ro.ropt, Git: ro.git, Branch: ro.branch, NoGit: ro.noGit}
 			if ro.policy != "" {
 				var err error
-				if pol, err = policy.Load(ro.policy); err != nil {
+				if opt.Policy, err = policy.Load(ro.policy); err != nil {
 					return err
 				}
-				scheme = pol.Scheme
 			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			l, err := o.listRepo(cmd.Context(), c, args[0])
+			pr := o.newProgress()
+			opt.Options = o.options(c, pr)
+			res, err := regtidy.Report(cmd.Context(), args[0], opt)
+			pr.wait()
 			if err != nil {
 				return err
 			}
-			if !ro.noGit {
-				ro.ropt.History = o.history(cmd.Context(), pol, ro)
-			}
-			r := report.Compute(l.inv, scheme, ro.ropt)
+			o.heapCheckpoint("listed")
+			o.warn(res.Warnings)
 			defer o.printStats(c)
-			return o.writeReport(r, l)
+			return o.writeReport(res)
 		},
 	}
 	o.addFormatFlag(cmd, "output", "o")
@@ -71,67 +64,14 @@ func newReportCmd(o *rootOptions) *cobra.Command {
 	return cmd
 }
 
-// reportJSON is report's JSON output: the report plus what it cost.
-type reportJSON struct {
-	*report.Report
-	Build    inventory.BuildStats `json:"build"`
-	Requests transport.Stats      `json:"requests"`
-	// PeakRSS is this process's peak resident memory in bytes (Linux; 0 elsewhere).
-	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
-}
-
-func (o *rootOptions) writeReport(r *report.Report, l *listing) error {
+// writeReport writes a report as a table or, with -o json, with what building it cost.
+func (o *rootOptions) writeReport(res *regtidy.ReportResult) error {
 	switch o.output {
 	case "json":
-		return o.writeJSON(reportJSON{Report: r, Build: l.build, Requests: l.stats, PeakRSS: peakRSS()})
+		j := res.JSON()
+		j.PeakRSS = peakRSS()
+		return o.writeJSON(j)
 	default:
-		return r.WriteTable(o.stdout)
+		return res.Report.WriteTable(o.stdout)
 	}
-}
-
-// history loads the first-parent history that dates the group-by values: --git, or the
-// repository of the policy's commits rule on the group-by field. A report is not a plan: a
-// history that fails to load is a warning, and the report goes on without commit dates.
-func (o *rootOptions) history(ctx context.Context, pol *policy.Policy, ro *reportOptions) *report.History {
-	spec := policy.CommitsSpec{Repo: ro.git, Branch: ro.branch}
-	if spec.Repo == "" && pol != nil {
-		for _, r := range pol.Rules {
-			for _, c := range r.Keep {
-				if c.Commits != nil && c.Commits.Field == ro.ropt.GroupBy && spec.Repo == "" {
-					spec.Repo, spec.Branch = c.Commits.Source.Repo, firstNonEmpty(ro.branch, c.Commits.Source.Branch)
-				}
-			}
-		}
-	}
-	if spec.Repo == "" {
-		return nil
-	}
-	spec.Branch = firstNonEmpty(spec.Branch, "main")
-	spec.Last, spec.AllowFewer = maxHistory, true
-	loader := source.Loader{Logger: o.logger()}
-	if o.cacheDir != "" {
-		loader.CacheDir = filepath.Join(o.cacheDir, "git")
-	}
-	commits, err := loader.LastCommits(ctx, spec)
-	if err != nil {
-		fmt.Fprintf(o.stderr, "regtidy: no commit dates in the report: %v\n", err)
-		return nil
-	}
-	h := &report.History{Repo: spec.Repo, Branch: spec.Branch}
-	for _, c := range commits {
-		h.Commits = append(h.Commits, report.Commit{SHA: c.SHA, Time: c.Time})
-	}
-	return h
-}
-
-// maxHistory bounds the first-parent commits a report reads to date commits.
-const maxHistory = 100_000
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

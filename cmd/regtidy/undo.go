@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
-	"github.com/spf13/cobra"
-
-	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/internal/redact"
 	"github.com/regtidy/regtidy/plan"
+	"github.com/spf13/cobra"
 )
 
 func newUndoCmd(o *rootOptions) *cobra.Command {
@@ -27,68 +24,26 @@ and reported.`,
 			if err := o.checkFormat(); err != nil {
 				return err
 			}
-			// The journal of a whole-case apply is some 180 MB: it is streamed by plan.Undo,
-			// which reads each manifest's bytes back from the file when it pushes them, not
-			// held in memory. Its first header says whose journal it is.
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			h, err := apply.ReadJournalHeader(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if h.Mode == plan.ModeVersion {
-				data, err := os.ReadFile(args[0])
-				if err != nil {
-					return err
-				}
-				return o.undoGHCR(cmd.Context(), h.Repository, data, dryRun)
-			}
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
 			defer o.printStats(c)
 			pr := o.newProgress()
-			res, err := apply.Undo(cmd.Context(), f, c, apply.UndoOptions{
-				Logger: o.logger(), DryRun: dryRun,
-				Progress: func(done, total int) { pr.update("restore", done, total) },
-			})
+			res, err := regtidy.Undo(cmd.Context(), args[0], regtidy.UndoOptions{Options: o.options(c, pr), DryRun: dryRun})
 			pr.wait()
-			if err != nil && res == nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if o.output == "json" {
-				if werr := o.writeJSON(res); werr != nil {
-					return werr
+			if res != nil {
+				werr := error(nil)
+				if o.output == "json" {
+					werr = o.writeJSON(res)
+				} else {
+					werr = res.WriteText(o.stdout)
 				}
-			} else {
-				w := o.stdout
-				verb := "restored"
-				if dryRun {
-					verb = "would restore"
-				}
-				fmt.Fprintf(w, "%s: %s %d manifests and %d tags; %d manifests and %d tags were already there\n",
-					res.Repository, verb, len(res.RestoredManifests), len(res.RestoredTags), len(res.PresentManifests), len(res.PresentTags))
-				for _, c := range res.Conflicts {
-					fmt.Fprintf(w, "left alone: %s now points at %s (it was %s)\n", c.Tag, short(c.Live), short(c.Planned))
-				}
-				for _, f := range res.Failed {
-					fmt.Fprintf(w, "NOT RESTORED %v\n", f) // UndoFailure.Error redacts credentials
+				if werr != nil && err == nil {
+					err = werr
 				}
 			}
-			if err != nil {
-				return err
-			}
-			if len(res.Failed) > 0 {
-				return fmt.Errorf("%w: %d could not be restored", errPartial, len(res.Failed))
-			}
-			return nil
+			return partial(err)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be restored, push nothing")
@@ -111,16 +66,8 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 			if err := o.checkFormat(); err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer o.printStats(c)
-			pr := o.newProgress()
-			opt := apply.VerifyOptions{Logger: o.logger(), Progress: func(done, total int) { pr.update("verify", done, total) }}
-			var res *apply.VerifyResult
-			switch {
-			case planPath != "":
+			opt := regtidy.VerifyOptions{}
+			if planPath != "" {
 				p, err := plan.Read(planPath)
 				if err != nil {
 					return err
@@ -128,12 +75,18 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 				if p.Repository != args[0] {
 					return usageError(fmt.Errorf("--plan is for %s, not %s", p.Repository, args[0]))
 				}
-				res, err = apply.VerifyPlan(cmd.Context(), c, p, opt)
-			case len(args) > 1:
-				res, err = apply.Verify(cmd.Context(), c, args[0], apply.TagsNamed(args[1:]...), opt)
-			default:
-				res, err = apply.Verify(cmd.Context(), c, args[0], nil, opt)
+				opt.Plan = p
+			} else {
+				opt.Tags = args[1:]
 			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			defer o.printStats(c)
+			pr := o.newProgress()
+			opt.Options = o.options(c, pr)
+			res, err := regtidy.Verify(cmd.Context(), args[0], opt)
 			pr.wait()
 			if err != nil {
 				return err
@@ -169,4 +122,12 @@ plan's kept tags; with tags, those; otherwise every tag.`,
 	cmd.Flags().StringVar(&planPath, "plan", "", "verify this plan's kept tags")
 	o.addFormatFlag(cmd, "output", "o")
 	return cmd
+}
+
+// short is a digest cut to "sha256:" and its first 12 hex digits.
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/regtidy/regtidy/examples"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/registry"
 )
@@ -24,7 +25,7 @@ type worldCase struct {
 	Scale      float64        `json:"scale"`
 	Seed       int64          `json:"seed"`
 	Repository string         `json:"repository"`
-	Totals     regtest.Totals `json:"totals"`
+	Totals     casegen.Totals `json:"totals"`
 	Now        time.Time      `json:"now"`
 	GitDir     string         `json:"git_dir"`
 	RunsDir    string         `json:"runs_dir"`
@@ -34,7 +35,7 @@ type worldCase struct {
 // startWorld starts the case's world at scale with its registry storage under dir: the registry,
 // the SDK's git history and the run metadata the example policy reads. A world recorded in dir
 // (world.json) is reused; otherwise what an unfinished fill left is removed and the world is made.
-// Its Now is regtest.DefaultCaseNow, so plans made on any day decide the same.
+// Its Now is casegen.DefaultCaseNow, so plans made on any day decide the same.
 func startWorld(ctx context.Context, dir string, scale float64) (*regtest.World, *worldCase, error) {
 	if dir == "" {
 		return nil, nil, errors.New("--dir is required: the full case's world takes gigabytes of disk")
@@ -46,7 +47,7 @@ func startWorld(ctx context.Context, dir string, scale float64) (*regtest.World,
 		if err != nil {
 			return nil, nil, err
 		}
-		w := &regtest.World{Dir: worldDir, Registry: reg, GitDir: wc.GitDir, RunsDir: wc.RunsDir, Now: wc.Now}
+		w := &regtest.World{World: &casegen.World{Dir: worldDir, Host: reg.Host, GitDir: wc.GitDir, RunsDir: wc.RunsDir, Now: wc.Now}, Registry: reg}
 		return w, &wc, nil
 	}
 	for _, d := range []string{storage, worldDir} {

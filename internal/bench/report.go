@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/registry/transport"
@@ -24,7 +25,7 @@ import (
 type filledCase struct {
 	Scale      float64        `json:"scale"`
 	Repository string         `json:"repository"`
-	Totals     regtest.Totals `json:"totals"`
+	Totals     casegen.Totals `json:"totals"`
 	FillTime   time.Duration  `json:"fill_ns"`
 }
 
@@ -54,7 +55,7 @@ func startFilled(ctx context.Context, dir string, scale float64) (*regtest.Regis
 	}
 	fmt.Fprintf(os.Stderr, "filling the case at scale %g into %s ...\n", scale, where)
 	start := time.Now()
-	c, err := regtest.FillCase(ctx, reg.Host, regtest.CaseSpec{Scale: scale, Seed: 1, Concurrency: 32})
+	c, err := casegen.FillCase(ctx, reg.Host, casegen.CaseSpec{Scale: scale, Seed: 1, Concurrency: 32})
 	if err != nil {
 		reg.Close()
 		return nil, nil, err

@@ -1,5 +1,5 @@
 // Package ghcremu emulates the GitHub Container Registry (ghcr.io) for tests, benchmarks and
-// `regtidy demo --ghcr`: the GitHub Packages REST API for container packages, in front of a real
+// `go run ./cmd/regtidy-demo ghcr`: the GitHub Packages REST API for container packages, in front of a real
 // distribution v3 registry (internal/regtest) that serves the OCI API on the same address.
 //
 // What it models, after GitHub's documentation (REST API version 2022-11-28):

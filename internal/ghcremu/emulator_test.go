@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/regtidy/regtidy/internal/regtest"
+	"github.com/regtidy/regtidy/internal/casegen"
 )
 
 const (
@@ -47,7 +47,7 @@ func fakeDigest(i int) string {
 // through the emulator, and returns the digests of the index, the image and the attestation.
 func pushIndex(t *testing.T, e *Emulator, repo, tag string) (idx, img, att string) {
 	t.Helper()
-	idx, img, att, err := regtest.PushIndex(t.Context(), e.Host, repo, tag)
+	idx, img, att, err := casegen.PushIndex(t.Context(), e.Host, repo, tag)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/ghcremu"
-	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
 )
@@ -45,7 +45,7 @@ func TestGitHubTokenAloneServesTheOCIAPI(t *testing.T) {
 	t.Setenv(registry.EnvGHToken, "")
 	repo := e.Host + "/acme/app"
 
-	if _, _, _, err := regtest.PushIndex(t.Context(), e.Host, "acme/app", "v1"); err == nil {
+	if _, _, _, err := casegen.PushIndex(t.Context(), e.Host, "acme/app", "v1"); err == nil {
 		t.Fatal("a push without a registry token was accepted")
 	}
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -34,7 +35,7 @@ func pushModel(ctx context.Context, c registry.Target, repo string, m *model) er
 	return pushModelWith(ctx, c, nil, repo, m)
 }
 
-// pushModelWith is pushModel uploading the blobs through uploader (regtest.PushBlob: nil, or a
+// pushModelWith is pushModel uploading the blobs through uploader (casegen.PushBlob: nil, or a
 // client with the credentials of a registry started with Htpasswd).
 func pushModelWith(ctx context.Context, c registry.Target, uploader *http.Client, repo string, m *model) error {
 	host, path, _ := strings.Cut(repo, "/")
@@ -46,7 +47,7 @@ func pushModelWith(ctx context.Context, c registry.Target, uploader *http.Client
 				continue
 			}
 			blobs[b.digest] = true
-			if _, err := regtest.PushBlob(ctx, uploader, host, path, b.raw); err != nil {
+			if _, err := casegen.PushBlob(ctx, uploader, host, path, b.raw); err != nil {
 				return fmt.Errorf("push blob %s: %w", b.digest, err)
 			}
 		}

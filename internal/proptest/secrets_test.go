@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/internal/regtest"
@@ -88,7 +89,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}
 	repo := reg.Host + "/prop/secrets"
 	proxy.SetEnabled(false)
-	if err := pushModelWith(ctx, client, regtest.BasicAuth(user, password), repo, c.m); err != nil {
+	if err := pushModelWith(ctx, client, casegen.BasicAuth(user, password), repo, c.m); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetEnabled(true)

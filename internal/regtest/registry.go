@@ -1,6 +1,6 @@
-// Package regtest runs real registries in-process for tests, benchmarks and `regtidy demo`: the
+// Package regtest runs real registries in-process for tests, benchmarks and the developer demo: the
 // distribution v3 registry (the one behind the registry:3 image) on 127.0.0.1 with delete enabled,
-// and fills repositories in the shape of the case regtidy was born from.
+// and the case's world (package casegen) in it.
 package regtest
 
 import (

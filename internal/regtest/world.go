@@ -1,126 +1,56 @@
 package regtest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
-	"gocloud.dev/blob/fileblob"
+	"github.com/regtidy/regtidy/internal/casegen"
 )
 
-// World is the case's whole environment in one directory: a registry filled in the case's shape,
-// the SDK's git repository whose main branch the images were built from, and a bucket folder of
-// run metadata (file://). The demo and the end-to-end tests run regtidy against it.
+// World is the case's whole environment (see casegen.World) with the distribution v3 registry
+// that serves it, running in this process.
 type World struct {
-	// Dir holds everything the world made.
-	Dir      string
+	*casegen.World
 	Registry *Registry
-	Case     *Case
-	// GitDir is the SDK repository; RunsDir is the root of the run-metadata bucket.
-	GitDir  string
-	RunsDir string
-	Runs    []Run
-	// Now is the time the world was made for: the newest push, the newest run.
-	Now time.Time
 }
 
-// WorldSpec says what NewWorld makes.
+// WorldSpec says what NewWorld makes: the world (as casegen.WorldSpec) and how its registry runs.
 type WorldSpec struct {
 	// Dir is where the world lives; it must exist and be empty.
 	Dir string
-	// Scale, Seed and Referrers are as in CaseSpec.
+	// Scale, Seed and Referrers are as in casegen.CaseSpec.
 	Scale     float64
 	Seed      int64
 	Referrers int
-	// Now is the world's present; zero means DefaultCaseNow.
+	// Now is the world's present; zero means casegen.DefaultCaseNow.
 	Now time.Time
 	// Storage, if set, is the registry's filesystem storage directory; empty means in memory.
 	Storage string
-	// BaseRepository, if set, also gets the eval-base images (see CaseSpec.BaseRepository).
+	// BaseRepository, if set, also gets the eval-base images (see casegen.CaseSpec.BaseRepository).
 	BaseRepository string
 	// Wrap wraps the registry's handler (fault injection in tests).
 	Wrap func(h http.Handler) http.Handler
-	// Progress reports pushes, as CaseSpec.Progress.
+	// Progress reports pushes, as casegen.CaseSpec.Progress.
 	Progress func(done, total int)
 }
 
-// NewWorld makes the SDK history (max(40, 548*Scale) first-parent commits over the five months
-// before Now), fills a registry with the case built from those commits, and writes the case's
-// run metadata. Close the world when done.
+// NewWorld starts a distribution v3 registry on 127.0.0.1 and makes the world in it (see
+// casegen.MakeWorld). Close the world when done.
 func NewWorld(ctx context.Context, spec WorldSpec) (*World, error) {
-	now := spec.Now
-	if now.IsZero() {
-		now = DefaultCaseNow
-	}
-	now = now.UTC().Truncate(time.Second)
-	w := &World{Dir: spec.Dir, Now: now, GitDir: filepath.Join(spec.Dir, "software-agent-sdk"), RunsDir: filepath.Join(spec.Dir, "evaluation-results")}
-	n := max(MinCaseCommits, int(float64(FullCommits)*spec.Scale+0.5))
-	step := (CasePeriod / time.Duration(n)).Truncate(time.Second)
-	commits, err := MakeGitHistory(w.GitDir, n, now.Add(-CasePeriod), step)
-	if err != nil {
-		return nil, err
-	}
 	reg, err := Start(ctx, Options{Dir: spec.Storage, Wrap: spec.Wrap})
 	if err != nil {
 		return nil, err
 	}
-	w.Registry = reg
-	w.Case, err = FillCase(ctx, reg.Host, CaseSpec{
-		Scale: spec.Scale, Seed: spec.Seed, Referrers: spec.Referrers, Now: now,
-		Commits: commits, Progress: spec.Progress, BaseRepository: spec.BaseRepository,
+	w, err := casegen.MakeWorld(ctx, reg.Host, casegen.WorldSpec{
+		Dir: spec.Dir, Scale: spec.Scale, Seed: spec.Seed, Referrers: spec.Referrers, Now: spec.Now,
+		BaseRepository: spec.BaseRepository, Progress: spec.Progress,
 	})
 	if err != nil {
 		reg.Close()
 		return nil, err
 	}
-	if err := os.MkdirAll(w.RunsDir, 0o755); err != nil {
-		reg.Close()
-		return nil, err
-	}
-	bucket, err := fileblob.OpenBucket(w.RunsDir, nil)
-	if err != nil {
-		reg.Close()
-		return nil, err
-	}
-	defer bucket.Close()
-	w.Runs = CaseRuns(w.Case, now, spec.Seed)
-	if err := WriteRuns(ctx, bucket, w.Runs); err != nil {
-		reg.Close()
-		return nil, err
-	}
-	return w, nil
-}
-
-// Repository is the case repository's full reference, "127.0.0.1:PORT/openhands/eval-agent-server".
-func (w *World) Repository() string { return w.Registry.Host + "/" + w.Case.Repository }
-
-// The keep sources examples/openhands.yaml names, which Policy points at the world instead.
-const (
-	exampleGitRepo  = "repo: https://github.com/OpenHands/software-agent-sdk"
-	exampleRunsURL  = "url: gs://openhands-evaluation-results/metadata/*.jsonl"
-	exampleRunsJoin = "join: '{path}/metadata/params.json'"
-)
-
-// Policy returns the example policy with its keep sources pointed at the world: the git
-// repository at GitDir and the run metadata under RunsDir. It fails if the example no longer names
-// the sources it expects, so a changed example cannot silently keep nothing.
-func (w *World) Policy(example []byte) ([]byte, error) {
-	out := example
-	for _, r := range []struct{ old, new string }{
-		{exampleGitRepo, "repo: " + w.GitDir},
-		{exampleRunsURL, "url: file://" + filepath.ToSlash(w.RunsDir) + "/" + RunsPrefix + "*.jsonl"},
-		{exampleRunsJoin, "join: 'file://" + filepath.ToSlash(w.RunsDir) + "/{path}/metadata/params.json'"},
-	} {
-		if !bytes.Contains(out, []byte(r.old)) {
-			return nil, fmt.Errorf("regtest: the example policy no longer says %q", r.old)
-		}
-		out = bytes.ReplaceAll(out, []byte(r.old), []byte(r.new))
-	}
-	return out, nil
+	return &World{World: w, Registry: reg}, nil
 }
 
 // Close stops the registry. The directory stays; its owner removes it.

@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/ghcremu"
-	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
@@ -26,7 +26,7 @@ import (
 type ghcrCase struct {
 	e     *ghcremu.Emulator
 	clock *ghcremu.FakeClock
-	c     *regtest.Case
+	c     *casegen.Case
 	// repo is the OCI reference of the package; oci reads it.
 	repo string
 	oci  *registry.Client
@@ -43,7 +43,7 @@ type ghcrCase struct {
 func fillGHCR(t *testing.T, scale float64, opts ghcremu.Options) *ghcrCase {
 	t.Helper()
 	e, clock := emulate(t, opts)
-	c, err := regtest.FillCase(t.Context(), e.Host, regtest.CaseSpec{Scale: scale, Seed: 5, Repository: testRepo, Concurrency: 8})
+	c, err := casegen.FillCase(t.Context(), e.Host, casegen.CaseSpec{Scale: scale, Seed: 5, Repository: testRepo, Concurrency: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +86,13 @@ rules:
 }
 
 // keptImage reports whether the policy keeps a case tag.
-func (g *ghcrCase) keptTag(ct regtest.CaseTag) bool {
-	return ct.Kind != regtest.KindImage || slices.Contains(g.keep, ct.SDK[:7])
+func (g *ghcrCase) keptTag(ct casegen.CaseTag) bool {
+	return ct.Kind != casegen.KindImage || slices.Contains(g.keep, ct.SDK[:7])
 }
 
 // deletedImages returns the case's image tags the policy deletes, in name order.
-func (g *ghcrCase) deletedImages() []regtest.CaseTag {
-	var out []regtest.CaseTag
+func (g *ghcrCase) deletedImages() []casegen.CaseTag {
+	var out []casegen.CaseTag
 	for _, ct := range g.c.Tags {
 		if !g.keptTag(ct) {
 			out = append(out, ct)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regtidy/regtidy/internal/casegen"
 	"github.com/regtidy/regtidy/internal/ghcremu"
-	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/inventory"
 )
 
@@ -65,7 +65,7 @@ func register(t *testing.T, e *ghcremu.Emulator, from, n int) {
 // attestation manifest under tag, and returns the digests of the index, image and attestation.
 func pushIndex(t *testing.T, e *ghcremu.Emulator, tag string) (idx, img, att string) {
 	t.Helper()
-	idx, img, att, err := regtest.PushIndex(t.Context(), e.Host, testRepo, tag)
+	idx, img, att, err := casegen.PushIndex(t.Context(), e.Host, testRepo, tag)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,14 +14,13 @@ import (
 	"strings"
 	"time"
 
-	"gocloud.dev/blob/fileblob"
-
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/apply"
+	"github.com/regtidy/regtidy/internal/casegen"
+	"github.com/regtidy/regtidy/internal/demo"
 	"github.com/regtidy/regtidy/internal/ghcremu"
-	"github.com/regtidy/regtidy/internal/regtest"
 	"github.com/regtidy/regtidy/internal/units"
 	"github.com/regtidy/regtidy/plan"
-	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/regtidy/regtidy/report"
 )
@@ -37,28 +37,24 @@ const (
 	maxDemoNights = 10
 	// demoNightStart is when the first nightly run starts, after the case was pushed.
 	demoNightStart = 2 * time.Hour
+	// exitPartial is regtidy's exit status for a run that stopped at its budget.
+	exitPartial = 3
 )
 
-// runDemoGHCR is `regtidy demo --ghcr`: the demo's story on an emulated ghcr.io, whose REST API
-// and OCI API regtidy uses as it would use GitHub's, on a fake clock that the emulator and the
-// REST client share.
-func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
-	if err := o.checkFormat(); err != nil {
-		return err
-	}
-	// As in runDemo: the registry in this process allocates a buffer per blob it serves.
+// runGHCR is the GitHub Container Registry story: the demo's case on an emulated ghcr.io, whose
+// REST API and OCI API regtidy uses as it would use GitHub's, on a fake clock that the emulator
+// and the REST client share.
+func runGHCR(ctx context.Context, c *demo.Config) error {
+	// The registry in this process allocates a buffer per blob it serves.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	dir, done, err := o.demoDir(do, "regtidy-demo-ghcr-")
+	dir, done, err := demo.Dir(c, "regtidy-demo-ghcr-")
 	if err != nil {
 		return err
 	}
 	defer done()
-	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
+	say := func(format string, a ...any) { fmt.Fprintf(c.Stdout, format+"\n", a...) }
 
-	t0, err := do.present()
-	if err != nil {
-		return err
-	}
+	t0 := c.Present()
 	realStart := time.Now()
 	clock := ghcremu.NewFakeClock(t0)
 	e, err := ghcremu.Start(ctx, ghcremu.Options{
@@ -72,41 +68,32 @@ func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
 		return err
 	}
 	defer e.Close()
-	pr := o.newProgress()
-	w, err := demoWorld(ctx, e.Host, dir, do, t0, func(done, total int) { pr.update("push", done, total) })
-	pr.wait()
+	w, err := casegen.MakeWorld(ctx, e.Host, casegen.WorldSpec{Dir: dir, Scale: c.Scale, Seed: c.Seed, Now: t0})
 	if err != nil {
 		return err
 	}
-	c := w.Case
-	repo := e.Host + "/" + c.Repository
-	o.gh.api, o.gh.token, o.gh.now, o.gh.sleep = e.URL, demoToken, clock.Now, clock.Sleep
-	o.gh.state = filepath.Join(dir, "ghcr-state.json")
-
-	live := 0
-	for _, r := range w.Runs {
-		if r.Live() {
-			live++
-		}
+	cs := w.Case
+	repo := w.Repository()
+	// The library's GHCR options: the emulator's API and token, the shared fake clock.
+	c.Options.GHCR = regtidy.GHCROptions{
+		API: e.URL, Token: demoToken, Now: clock.Now, Sleep: clock.Sleep,
+		State: filepath.Join(dir, "ghcr-state.json"),
 	}
-	tagged, untagged := versionCounts(e.Versions(c.Repository))
-	say("== The case on an emulated ghcr.io, at scale %g, made in %s", do.scale, time.Since(realStart).Round(time.Millisecond))
-	say("registry   %s: %d tags, %d manifests over %d SDK commits (OCI API: reads and pushes; DELETE answers 405, as on ghcr.io)", repo, c.Totals.Tags, c.Totals.Manifests, c.Totals.Commits)
-	owner, name, _ := strings.Cut(c.Repository, "/")
+
+	tagged, untagged := versionCounts(e.Versions(cs.Repository))
+	say("== The case on an emulated ghcr.io, at scale %g, made in %s", c.Scale, time.Since(realStart).Round(time.Millisecond))
+	say("registry   %s: %d tags, %d manifests over %d SDK commits (OCI API: reads and pushes; DELETE answers 405, as on ghcr.io)", repo, cs.Totals.Tags, cs.Totals.Manifests, cs.Totals.Commits)
+	owner, name, _ := strings.Cut(cs.Repository, "/")
 	say("versions   %s/orgs/%s/packages/container/%s/versions (GitHub Packages REST API, emulated):", e.URL, owner, url.PathEscape(name))
 	say("           %s package versions, one per digest: %s tagged, %s untagged (each index's linux/amd64 image and attestation manifest);", units.Count(tagged+untagged), units.Count(tagged), units.Count(untagged))
 	say("           each is deleted by one REST request on its version id")
 	say("token      a personal access token: %s REST requests an hour; at most %d points a minute per endpoint (GET 1, DELETE 5)", units.Count(ghcremu.DefaultRateLimit), ghcremu.DefaultSecondaryPoints)
-	say("git        %s: the SDK's main branch, %d first-parent commits", w.GitDir, len(c.Commits))
-	say("runs       %s: %d evaluation runs, %d of them live", w.RunsDir, len(w.Runs), live)
+	say("git        %s: the SDK's main branch, %d first-parent commits", w.GitDir, len(cs.Commits))
+	say("runs       %s: %d evaluation runs, %d of them live", w.RunsDir, len(w.Runs), demo.Live(w))
 	say("clock      emulated time: regtidy and the emulator share a clock that starts at %s; GitHub's pacing (one", t0.Format("2006-01-02 15:04 MST"))
 	say("           delete a second at first), rate-limit resets and the days between nightly runs pass at once")
 
-	polPath, pol, err := demoPolicy(w, dir)
-	if err != nil {
-		return err
-	}
-	client, err := o.client()
+	polPath, pol, err := demo.Policy(w, dir)
 	if err != nil {
 		return err
 	}
@@ -115,105 +102,66 @@ func (o *rootOptions) runDemoGHCR(ctx context.Context, do *demoOptions) error {
 	clock.Advance(demoNightStart)
 	say("\n== regtidy report %s --policy examples/openhands.yaml %s\n", repo, gh)
 	rest := e.Stats().Total()
-	l, err := o.listRepo(ctx, client, repo)
+	rr, err := regtidy.Report(ctx, repo, regtidy.ReportOptions{Options: c.Options, Policy: pol, Report: report.Options{GroupBy: "sdk"}})
 	if err != nil {
 		return err
 	}
 	firstListing := e.Stats().Total() - rest
-	ropt := report.Options{GroupBy: "sdk"}
-	ropt.History = o.history(ctx, pol, &reportOptions{ropt: ropt})
-	if err := o.writeReport(report.Compute(l.inv, pol.Scheme, ropt), l); err != nil {
+	if err := c.WriteReport(rr); err != nil {
 		return err
 	}
-	say("\n(tags and manifests through the OCI API: %d requests, which the REST budget does not count;", l.stats.Total())
+	say("\n(tags and manifests through the OCI API: %d requests, which the REST budget does not count;", rr.Listing.Requests.Total())
 	say(" version ids through the REST API: %d requests for %s versions, %d to a page, pages fetched concurrently)",
 		firstListing, units.Count(tagged+untagged), ghcr.DefaultPageSize)
 
 	say("\n== regtidy plan %s --policy examples/openhands.yaml %s -o plan.json\n", repo, gh)
 	rest = e.Stats().Total()
-	planPath := filepath.Join(dir, "plan.json")
-	p, err := o.makePlan(ctx, client, repo, &planFlags{policy: polPath, mode: "auto", now: clock.Now().Format(time.RFC3339)})
+	p, err := regtidy.Plan(ctx, repo, regtidy.PlanOptions{Options: c.Options, PolicyFile: polPath, Now: clock.Now(), Mode: plan.ModeAuto})
 	if err != nil {
 		return err
 	}
 	planListing := e.Stats().Total() - rest
-	if err := p.WriteFile(planPath); err != nil {
+	if err := p.WriteFile(filepath.Join(dir, "plan.json")); err != nil {
 		return err
 	}
-	if err := o.writePlanSummary(p); err != nil {
+	if err := c.WritePlan(p); err != nil {
 		return err
 	}
 	say("\n(the plan listed the versions again for %d REST request(s), against %d for the report's first listing: the state file", planListing, firstListing)
-	say(" %s holds every version id, so a repeat listing reads page 1 and stops at what it knows)", filepath.Base(o.gh.state))
-	if err := o.demoExplain(p); err != nil {
+	say(" %s holds every version id, so a repeat listing reads page 1 and stops at what it knows)", filepath.Base(c.Options.GHCR.State))
+	if err := demo.Explain(c.Stdout, p); err != nil {
 		return err
 	}
 
-	nights, err := o.demoNights(ctx, client, p, clock, dir)
+	nights, err := applyNights(ctx, c, p, clock, dir)
 	if err != nil {
 		return err
 	}
 
 	say("\n== regtidy report %s %s (after apply)\n", repo, gh)
 	rest = e.Stats().Total()
-	l, err = o.listRepo(ctx, client, repo)
+	l, err := regtidy.Inventory(ctx, repo, regtidy.InventoryOptions{Options: c.Options})
 	if err != nil {
 		return err
 	}
 	repeatListing := e.Stats().Total() - rest
-	after := report.Compute(l.inv, pol.Scheme, report.Options{})
-	taggedAfter, untaggedAfter := activeCounts(e.Versions(c.Repository))
-	say("tags: %d before, %d after", c.Totals.Tags, after.Tags)
+	after := report.Compute(l.Inventory, pol.Scheme, report.Options{})
+	taggedAfter, untaggedAfter := activeCounts(e.Versions(cs.Repository))
+	say("tags: %d before, %d after", cs.Totals.Tags, after.Tags)
 	for _, k := range after.Kinds {
 		say("  %-12s %d", k.Kind, k.Tags)
 	}
 	say("package versions: %s before, %s after (%s tagged, %s untagged)", units.Count(tagged+untagged), units.Count(taggedAfter+untaggedAfter), units.Count(taggedAfter), units.Count(untaggedAfter))
 	say("listing the versions cost %d REST request(s), against %d the first time: the state file knew every id", repeatListing, firstListing)
 
-	say("\n== regtidy verify %s --plan plan.json\n", repo)
-	res, err := apply.VerifyPlan(ctx, client, p, apply.VerifyOptions{})
-	if err != nil {
+	if err := c.Verify(ctx, repo, p); err != nil {
 		return err
 	}
-	say("checked %d kept tags, %d manifests, %d blobs: %d broken", res.Tags, res.Manifests, res.Blobs, len(res.Broken))
-	if !res.OK() {
-		return fmt.Errorf("verify found %d broken tags after apply", len(res.Broken))
-	}
-
-	if err := o.demoUndoOne(ctx, client, repo, dir); err != nil {
+	if err := undoOne(ctx, c, repo, e.URL, dir); err != nil {
 		return err
 	}
-	o.demoGitHubSide(e.Stats(), nights, time.Since(realStart))
-	o.printStats(client)
+	gitHubSide(c.Stdout, e.Stats(), nights, time.Since(realStart))
 	return nil
-}
-
-// demoWorld makes the case's world as regtest.NewWorld does (the SDK's git history, the case
-// built from it, the run metadata), pushing the case into the emulated ghcr.io at host. The
-// returned world has no Registry of its own: the emulator runs it.
-func demoWorld(ctx context.Context, host, dir string, do *demoOptions, now time.Time, progress func(done, total int)) (*regtest.World, error) {
-	w := &regtest.World{Dir: dir, Now: now, GitDir: filepath.Join(dir, "software-agent-sdk"), RunsDir: filepath.Join(dir, "evaluation-results")}
-	n := max(regtest.MinCaseCommits, int(float64(regtest.FullCommits)*do.scale+0.5))
-	step := (regtest.CasePeriod / time.Duration(n)).Truncate(time.Second)
-	commits, err := regtest.MakeGitHistory(w.GitDir, n, now.Add(-regtest.CasePeriod), step)
-	if err != nil {
-		return nil, err
-	}
-	if w.Case, err = regtest.FillCase(ctx, host, regtest.CaseSpec{
-		Scale: do.scale, Seed: do.seed, Now: now, Commits: commits, Progress: progress,
-	}); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(w.RunsDir, 0o755); err != nil {
-		return nil, err
-	}
-	bucket, err := fileblob.OpenBucket(w.RunsDir, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer bucket.Close()
-	w.Runs = regtest.CaseRuns(w.Case, now, do.seed)
-	return w, regtest.WriteRuns(ctx, bucket, w.Runs)
 }
 
 // demoNight is one nightly run of the demo.
@@ -222,37 +170,42 @@ type demoNight struct {
 	took time.Duration
 }
 
-// demoNights applies the plan as a nightly job would: each night a fresh run with a budget of
-// REST requests (--max-requests), which stops cleanly when spent; the next night continues from
-// the state file. Nights are a day apart on the fake clock.
-func (o *rootOptions) demoNights(ctx context.Context, client *registry.Client, p *plan.Plan, clock *ghcremu.FakeClock, dir string) ([]demoNight, error) {
+// applyNights applies the plan as a nightly job would: each night a fresh run with a budget of
+// REST requests (GHCROptions.MaxRequests), which stops cleanly when spent; the next night
+// continues from the state file. Nights are a day apart on the fake clock.
+func applyNights(ctx context.Context, c *demo.Config, p *plan.Plan, clock *ghcremu.FakeClock, dir string) ([]demoNight, error) {
 	budget := max(50, (p.Cost.Requests+demoNights-1)/demoNights)
 	budget = (budget + 49) / 50 * 50
-	o.gh.maxRequests = budget
-	defer func() { o.gh.maxRequests = 0 }()
-	fmt.Fprintf(o.stdout, "\nA nightly job applies the plan with a budget of %s REST requests a night (about a third of the plan, so that\n", units.Count(budget))
-	fmt.Fprintf(o.stdout, "the story takes %d nights; a personal token allows %s an hour). Each night is a new process: the state\n", demoNights, units.Count(ghcremu.DefaultRateLimit))
-	fmt.Fprintf(o.stdout, "file tells it what earlier nights deleted, and the journal keeps growing for undo.\n")
-	journal := filepath.Join(dir, "plan.journal.jsonl")
+	opt := regtidy.ApplyOptions{Options: c.Options, Journal: filepath.Join(dir, "plan.journal.jsonl"), DeleteConcurrency: 8}
+	opt.GHCR.MaxRequests = budget
+	w := c.Stdout
+	fmt.Fprintf(w, "\nA nightly job applies the plan with a budget of %s REST requests a night (about a third of the plan, so that\n", units.Count(budget))
+	fmt.Fprintf(w, "the story takes %d nights; a personal token allows %s an hour). Each night is a new process: the state\n", demoNights, units.Count(ghcremu.DefaultRateLimit))
+	fmt.Fprintf(w, "file tells it what earlier nights deleted, and the journal keeps growing for undo.\n")
 	var nights []demoNight
 	for n := 1; ; n++ {
 		if n > maxDemoNights {
 			return nights, fmt.Errorf("the plan is not done after %d nights", maxDemoNights)
 		}
 		start := clock.Now()
-		fmt.Fprintf(o.stdout, "\n== night %d, %s: regtidy apply plan.json --max-requests %d --state %s\n\n",
-			n, start.Format("Mon 2006-01-02 15:04 MST"), budget, filepath.Base(o.gh.state))
-		err := o.applyPlan(ctx, client, p, &applyFlags{journal: journal, concurrency: 8})
+		fmt.Fprintf(w, "\n== night %d, %s: regtidy apply plan.json --max-requests %d --state %s\n\n",
+			n, start.Format("Mon 2006-01-02 15:04 MST"), budget, filepath.Base(c.Options.GHCR.State))
+		res, err := regtidy.Apply(ctx, p, opt)
+		if res != nil {
+			if werr := c.WriteApply(res); werr != nil && err == nil {
+				err = werr
+			}
+		}
 		night := demoNight{took: clock.Now().Sub(start)}
 		nights = append(nights, night)
 		var be *ghcr.BudgetError
 		switch {
 		case err == nil:
-			fmt.Fprintf(o.stdout, "(night %d: %s of emulated time; the plan is done)\n", n, emulated(night.took))
+			fmt.Fprintf(w, "(night %d: %s of emulated time; the plan is done)\n", n, emulated(night.took))
 			return nights, nil
-		case errors.Is(err, errPartial) && errors.As(err, &be):
-			fmt.Fprintf(o.stdout, "regtidy: exit status %d: %v\n", exitPartial, be)
-			fmt.Fprintf(o.stdout, "(night %d: %s of emulated time)\n", n, emulated(night.took))
+		case regtidy.IsPartial(err) && errors.As(err, &be):
+			fmt.Fprintf(w, "regtidy: exit status %d: %v\n", exitPartial, be)
+			fmt.Fprintf(w, "(night %d: %s of emulated time)\n", n, emulated(night.took))
 		default:
 			return nights, err
 		}
@@ -260,9 +213,9 @@ func (o *rootOptions) demoNights(ctx context.Context, client *registry.Client, p
 	}
 }
 
-// demoUndoOne cuts the journal down to one image (its index, platform image and attestation) and
+// undoOne cuts the journal down to one image (its index, platform image and attestation) and
 // undoes that: GitHub restores the three versions, and the tag is back.
-func (o *rootOptions) demoUndoOne(ctx context.Context, client *registry.Client, repo, dir string) error {
+func undoOne(ctx context.Context, c *demo.Config, repo, api, dir string) error {
 	data, err := os.ReadFile(filepath.Join(dir, "plan.journal.jsonl"))
 	if err != nil {
 		return err
@@ -279,16 +232,22 @@ func (o *rootOptions) demoUndoOne(ctx context.Context, client *registry.Client, 
 	if err := os.WriteFile(path, one, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.stdout, "\n== regtidy undo one-image.journal.jsonl %s\n", "--github-api "+o.gh.api)
-	fmt.Fprintf(o.stdout, "(the journal cut down to the image tagged %s: GitHub restores deleted versions for 30 days)\n\n", tag)
-	if err := o.undoGHCR(ctx, repo, one, false); err != nil {
+	fmt.Fprintf(c.Stdout, "\n== regtidy undo one-image.journal.jsonl %s\n", "--github-api "+api)
+	fmt.Fprintf(c.Stdout, "(the journal cut down to the image tagged %s: GitHub restores deleted versions for 30 days)\n\n", tag)
+	res, err := regtidy.Undo(ctx, path, regtidy.UndoOptions{Options: c.Options})
+	if res != nil {
+		if werr := res.WriteText(c.Stdout); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
 		return err
 	}
-	desc, err := client.Resolve(ctx, repo, tag)
+	desc, err := c.Options.Client.Resolve(ctx, repo, tag)
 	if err != nil {
 		return fmt.Errorf("after undo, %s:%s: %w", repo, tag, err)
 	}
-	fmt.Fprintf(o.stdout, "%s is back: %s\n", tag, desc.Digest)
+	fmt.Fprintf(c.Stdout, "%s is back: %s\n", tag, desc.Digest)
 	return nil
 }
 
@@ -329,10 +288,10 @@ func oneImage(recs []apply.JournalRecord) ([]byte, string) {
 	return out.Bytes(), root.Tags[0]
 }
 
-// demoGitHubSide tells what the emulated GitHub counted: requests by endpoint, the limits, and
-// the emulated time the nights took.
-func (o *rootOptions) demoGitHubSide(s ghcremu.Stats, nights []demoNight, real time.Duration) {
-	say := func(format string, a ...any) { fmt.Fprintf(o.stdout, format+"\n", a...) }
+// gitHubSide tells what the emulated GitHub counted: requests by endpoint, the limits, and the
+// emulated time the nights took.
+func gitHubSide(w io.Writer, s ghcremu.Stats, nights []demoNight, real time.Duration) {
+	say := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	ep := func(name string) ghcremu.EndpointStats { return s.REST[name] }
 	limited := 0
 	for _, es := range s.REST {

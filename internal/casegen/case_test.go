@@ -1,4 +1,4 @@
-package regtest
+package casegen_test
 
 import (
 	"context"
@@ -14,12 +14,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/regtidy/regtidy/internal/casegen"
+	"github.com/regtidy/regtidy/internal/regtest"
 )
 
 // startRegistry starts an in-memory registry for one test.
-func startRegistry(t testing.TB) *Registry {
+func startRegistry(t testing.TB) *regtest.Registry {
 	t.Helper()
-	r, err := Start(context.Background(), Options{})
+	r, err := regtest.Start(context.Background(), regtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +31,7 @@ func startRegistry(t testing.TB) *Registry {
 }
 
 // fetch GETs path from the registry and returns the body and the Docker-Content-Digest header.
-func fetch(t *testing.T, r *Registry, path string) ([]byte, string) {
+func fetch(t *testing.T, r *regtest.Registry, path string) ([]byte, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, r.URL+path, nil)
 	req.Header.Set("Accept", strings.Join([]string{v1.MediaTypeImageIndex, v1.MediaTypeImageManifest}, ", "))
@@ -48,7 +51,7 @@ func TestFillCase(t *testing.T) {
 	r := startRegistry(t)
 	ctx := context.Background()
 	var calls, last, lastTotal int
-	c, err := FillCase(ctx, r.Host, CaseSpec{Scale: 0.005, Seed: 11, Referrers: 6, BaseRepository: "openhands/eval-base",
+	c, err := casegen.FillCase(ctx, r.Host, casegen.CaseSpec{Scale: 0.005, Seed: 11, Referrers: 6, BaseRepository: "openhands/eval-base",
 		Progress: func(done, total int) {
 			if done <= last {
 				t.Errorf("progress went from %d to %d", last, done)
@@ -70,7 +73,7 @@ func TestFillCase(t *testing.T) {
 	}
 	sort.Strings(list.Tags)
 	var names []string
-	kinds := map[TagKind]int{}
+	kinds := map[casegen.TagKind]int{}
 	for _, tag := range c.Tags {
 		names = append(names, tag.Name)
 		kinds[tag.Kind]++
@@ -78,8 +81,8 @@ func TestFillCase(t *testing.T) {
 	if diff := cmp.Diff(names, list.Tags); diff != "" {
 		t.Errorf("tags/list (-case +registry):\n%s", diff)
 	}
-	wantKinds := map[TagKind]int{KindImage: c.Totals.Images, KindBuildcache: c.Totals.Buildcache,
-		KindLegacy: c.Totals.Legacy, KindReferrer: c.Totals.Referrers}
+	wantKinds := map[casegen.TagKind]int{casegen.KindImage: c.Totals.Images, casegen.KindBuildcache: c.Totals.Buildcache,
+		casegen.KindLegacy: c.Totals.Legacy, casegen.KindReferrer: c.Totals.Referrers}
 	if diff := cmp.Diff(wantKinds, kinds); diff != "" || c.Totals.Referrers != 8 || c.Totals.SharedDigests < 2 {
 		t.Errorf("kinds (-totals +tags):\n%s\ntotals %+v", diff, c.Totals)
 	}
@@ -92,7 +95,7 @@ func TestFillCase(t *testing.T) {
 		var m v1.Manifest
 		var idx v1.Index
 		switch {
-		case tag.Kind == KindImage || tag.Kind == KindLegacy:
+		case tag.Kind == casegen.KindImage || tag.Kind == casegen.KindLegacy:
 			checkBuildxIndex(t, tag, body)
 			if i%10 == 0 { // children and config exist and carry the push time
 				img, _ := fetch(t, r, "/v2/"+c.Repository+"/manifests/"+tag.ChildDigests[0])
@@ -103,15 +106,15 @@ func TestFillCase(t *testing.T) {
 				if cfg.Created == nil || !cfg.Created.Equal(tag.Created) || len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 					t.Errorf("%s: config created %v (want %s), %d diff_ids for %d layers", tag.Name, cfg.Created, tag.Created, len(cfg.RootFS.DiffIDs), len(m.Layers))
 				}
-				if tag.Kind == KindImage && cfg.Config.Labels["org.opencontainers.image.revision"] != tag.SDK {
+				if tag.Kind == casegen.KindImage && cfg.Config.Labels["org.opencontainers.image.revision"] != tag.SDK {
 					t.Errorf("%s: revision label %q, want %s", tag.Name, cfg.Config.Labels["org.opencontainers.image.revision"], tag.SDK)
 				}
 				fetch(t, r, "/v2/"+c.Repository+"/manifests/"+tag.ChildDigests[1])
 			}
-		case tag.Kind == KindBuildcache:
+		case tag.Kind == casegen.KindBuildcache:
 			json.Unmarshal(body, &m)
 			created, err := time.Parse(time.RFC3339, m.Annotations[v1.AnnotationCreated])
-			if err != nil || !created.Equal(tag.Created) || m.Config.MediaType != mediaTypeCacheConfig || tag.ChildDigests != nil {
+			if err != nil || !created.Equal(tag.Created) || m.Config.MediaType != "application/vnd.buildkit.cacheconfig.v0" || tag.ChildDigests != nil {
 				t.Errorf("%s: created %q (want %s), config %s", tag.Name, m.Annotations[v1.AnnotationCreated], tag.Created, m.Config.MediaType)
 			}
 		case strings.HasSuffix(tag.Name, ".sig"):
@@ -129,8 +132,8 @@ func TestFillCase(t *testing.T) {
 				t.Errorf("referrers index %s: artifact subject %v, case subject %s", tag.Name, m.Subject, tag.Subject)
 			}
 		}
-		if tag.Kind == KindReferrer {
-			if subj, ok := tagByDigest(c, tag.Subject); !ok || subj.Kind != KindImage {
+		if tag.Kind == casegen.KindReferrer {
+			if subj, ok := tagByDigest(c, tag.Subject); !ok || subj.Kind != casegen.KindImage {
 				t.Errorf("referrer %s refers to %s, not an image of the case", tag.Name, tag.Subject)
 			}
 		}
@@ -141,7 +144,7 @@ func TestFillCase(t *testing.T) {
 	}
 	for _, tag := range c.BaseTags {
 		body, dgst := fetch(t, r, "/v2/"+c.BaseRepository+"/manifests/"+tag.Name)
-		if dgst != tag.Digest || !matchesShape(KindBase, tag.Name) {
+		if dgst != tag.Digest || !casegen.MatchesShape(casegen.KindBase, tag.Name) {
 			t.Errorf("base %s resolves to %s, case says %s", tag.Name, dgst, tag.Digest)
 		}
 		checkBuildxIndex(t, tag, body)
@@ -150,7 +153,7 @@ func TestFillCase(t *testing.T) {
 
 // checkBuildxIndex checks that body is an OCI index as buildx pushes it: a linux/amd64 image and
 // an unknown/unknown attestation manifest that names it.
-func checkBuildxIndex(t *testing.T, tag CaseTag, body []byte) {
+func checkBuildxIndex(t *testing.T, tag casegen.CaseTag, body []byte) {
 	t.Helper()
 	var idx v1.Index
 	if err := json.Unmarshal(body, &idx); err != nil || idx.MediaType != v1.MediaTypeImageIndex || len(idx.Manifests) != 2 {
@@ -161,7 +164,7 @@ func checkBuildxIndex(t *testing.T, tag CaseTag, body []byte) {
 		t.Errorf("%s: first child platform %v", tag.Name, img.Platform)
 	}
 	if att.Platform == nil || att.Platform.OS != "unknown" || att.Platform.Architecture != "unknown" ||
-		att.Annotations[annotationRefType] != "attestation-manifest" || att.Annotations[annotationRefDigest] != string(img.Digest) {
+		att.Annotations["vnd.docker.reference.type"] != "attestation-manifest" || att.Annotations["vnd.docker.reference.digest"] != string(img.Digest) {
 		t.Errorf("%s: attestation child %+v", tag.Name, att)
 	}
 	if diff := cmp.Diff([]string{string(img.Digest), string(att.Digest)}, tag.ChildDigests); diff != "" {
@@ -169,21 +172,21 @@ func checkBuildxIndex(t *testing.T, tag CaseTag, body []byte) {
 	}
 }
 
-func tagByDigest(c *Case, d string) (CaseTag, bool) {
+func tagByDigest(c *casegen.Case, d string) (casegen.CaseTag, bool) {
 	for _, t := range c.Tags {
 		if t.Digest == d {
 			return t, true
 		}
 	}
-	return CaseTag{}, false
+	return casegen.CaseTag{}, false
 }
 
 // TestFillCaseDeterministic fills two registries with one spec and a third with another seed.
 func TestFillCaseDeterministic(t *testing.T) {
 	ctx := context.Background()
-	fill := func(seed int64) *Case {
+	fill := func(seed int64) *casegen.Case {
 		r := startRegistry(t)
-		c, err := FillCase(ctx, r.Host, CaseSpec{Scale: 0.001, Seed: seed, Referrers: 2, Concurrency: 8})
+		c, err := casegen.FillCase(ctx, r.Host, casegen.CaseSpec{Scale: 0.001, Seed: seed, Referrers: 2, Concurrency: 8})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,12 +211,12 @@ func TestFillCaseDeterministic(t *testing.T) {
 // TestFillCaseCommits fills from a real git history: images are built on its commits and Now
 // follows the newest push.
 func TestFillCaseCommits(t *testing.T) {
-	commits, err := MakeGitHistory(filepath.Join(t.TempDir(), "sdk"), 42, time.Date(2025, 7, 1, 9, 0, 0, 0, time.UTC), 80*time.Hour)
+	commits, err := casegen.MakeGitHistory(filepath.Join(t.TempDir(), "sdk"), 42, time.Date(2025, 7, 1, 9, 0, 0, 0, time.UTC), 80*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := startRegistry(t)
-	c, err := FillCase(context.Background(), r.Host, CaseSpec{Scale: 0.002, Seed: 1, Commits: commits})
+	c, err := casegen.FillCase(context.Background(), r.Host, casegen.CaseSpec{Scale: 0.002, Seed: 1, Commits: commits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +229,7 @@ func TestFillCaseCommits(t *testing.T) {
 	}
 	var newest time.Time
 	used := map[string]bool{}
-	for _, tag := range c.TagsOf(KindImage) {
+	for _, tag := range c.TagsOf(casegen.KindImage) {
 		ct, ok := known[tag.SDK]
 		if !ok || tag.Created.Before(ct) {
 			t.Errorf("%s: sdk %s unknown or pushed (%s) before its commit (%s)", tag.Name, tag.SDK, tag.Created, ct)
@@ -242,24 +245,24 @@ func TestFillCaseCommits(t *testing.T) {
 }
 
 func TestFillCaseInvalid(t *testing.T) {
-	good := Commit{SHA: strings.Repeat("a", 40), Time: DefaultCaseNow.Add(-time.Hour)}
+	good := casegen.Commit{SHA: strings.Repeat("a", 40), Time: casegen.DefaultCaseNow.Add(-time.Hour)}
 	tests := []struct {
 		name string
-		spec CaseSpec
+		spec casegen.CaseSpec
 	}{
-		{"zero scale", CaseSpec{}},
-		{"negative referrers", CaseSpec{Scale: 0.01, Referrers: -1}},
-		{"short sha", CaseSpec{Scale: 0.01, Commits: []Commit{{SHA: "abc1234", Time: good.Time}}}},
-		{"upper-case sha", CaseSpec{Scale: 0.01, Commits: []Commit{{SHA: strings.Repeat("A", 40), Time: good.Time}}}},
-		{"shared short sha", CaseSpec{Scale: 0.01, Commits: []Commit{good, {SHA: strings.Repeat("a", 39) + "b", Time: good.Time}}}},
-		{"commit after now", CaseSpec{Scale: 0.01, Now: good.Time.Add(-time.Minute), Commits: []Commit{good}}},
-		{"too few commits", CaseSpec{Scale: 1, Commits: []Commit{good}}},
+		{"zero scale", casegen.CaseSpec{}},
+		{"negative referrers", casegen.CaseSpec{Scale: 0.01, Referrers: -1}},
+		{"short sha", casegen.CaseSpec{Scale: 0.01, Commits: []casegen.Commit{{SHA: "abc1234", Time: good.Time}}}},
+		{"upper-case sha", casegen.CaseSpec{Scale: 0.01, Commits: []casegen.Commit{{SHA: strings.Repeat("A", 40), Time: good.Time}}}},
+		{"shared short sha", casegen.CaseSpec{Scale: 0.01, Commits: []casegen.Commit{good, {SHA: strings.Repeat("a", 39) + "b", Time: good.Time}}}},
+		{"commit after now", casegen.CaseSpec{Scale: 0.01, Now: good.Time.Add(-time.Minute), Commits: []casegen.Commit{good}}},
+		{"too few commits", casegen.CaseSpec{Scale: 1, Commits: []casegen.Commit{good}}},
 	}
 	for _, tt := range tests {
 		// The host is never dialled: the spec is refused first.
-		_, err := FillCase(context.Background(), "127.0.0.1:1", tt.spec)
-		if !errors.Is(err, ErrInvalidSpec) {
-			t.Errorf("%s: err = %v, want ErrInvalidSpec", tt.name, err)
+		_, err := casegen.FillCase(context.Background(), "127.0.0.1:1", tt.spec)
+		if !errors.Is(err, casegen.ErrInvalidSpec) {
+			t.Errorf("%s: err = %v, want casegen.ErrInvalidSpec", tt.name, err)
 		}
 	}
 }
@@ -272,7 +275,7 @@ func BenchmarkFillCase(b *testing.B) {
 		b.StopTimer()
 		r := startRegistry(b)
 		b.StartTimer()
-		c, err := FillCase(ctx, r.Host, CaseSpec{Scale: 0.01, Seed: 1})
+		c, err := casegen.FillCase(ctx, r.Host, casegen.CaseSpec{Scale: 0.01, Seed: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

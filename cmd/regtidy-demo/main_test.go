@@ -1,22 +1,26 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestDemoGHCR runs `regtidy demo --ghcr` at a small scale and checks its story: the plan's cost
+// TestDemoGHCR runs `regtidy-demo ghcr` at a small scale and checks its story: the plan's cost
 // in REST requests and hours, nightly runs that stop at their budget and continue, a repeat
 // listing of a request or two, a clean verify, an undo through GitHub's restore, and the
 // emulated time; all without a GitHub token in the environment.
 func TestDemoGHCR(t *testing.T) {
 	t.Setenv("GITHUB_TOKEN", "")
 	t.Setenv("GH_TOKEN", "")
-	out, stderr, err := regtidy(t, "demo", "--ghcr", "--scale", "0.002", "--no-progress")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"ghcr", "--scale", "0.002"}, &stdout, &stderr)
+	out := stdout.String()
 	if err != nil {
-		t.Fatalf("demo --ghcr: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+		t.Fatalf("regtidy-demo ghcr: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 	find := func(re string) []string {
 		t.Helper()
@@ -81,5 +85,49 @@ func TestDemoGHCR(t *testing.T) {
 	}
 	if got := atoi(find(`emulated time: (\d+) nightly runs over \d+d`)[1]); got != len(nights) {
 		t.Errorf("emulated time names %d nightly runs, the demo ran %d", got, len(nights))
+	}
+}
+
+// TestDemoOCI runs `regtidy-demo oci` at a small scale on distribution v3 and checks the story:
+// the registry it names, a plan that deletes, an apply in tag mode whose advice is
+// distribution's own (no note about another registry), fewer tags after, and a clean verify.
+func TestDemoOCI(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"oci", "--scale", "0.005"}, &stdout, &stderr); err != nil {
+		t.Fatalf("regtidy-demo oci: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"served by distribution v3",
+		"== regtidy plan ",
+		"== regtidy explain plan.json ",
+		"in tag mode: deleted ",
+		"checked ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the story:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "on this registry:") {
+		t.Errorf("the story on distribution carries a note about another registry:\n%s", out)
+	}
+	m := regexp.MustCompile(`tags: (\d+) before, (\d+) after`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no tag counts after apply:\n%s", out)
+	}
+	before, _ := strconv.Atoi(m[1])
+	after, _ := strconv.Atoi(m[2])
+	if after == 0 || after >= before {
+		t.Errorf("tags: %d before, %d after: want fewer after apply, and some kept", before, after)
+	}
+	if !regexp.MustCompile(`checked \d+ kept tags, \d+ manifests, \d+ blobs: 0 broken`).MatchString(out) {
+		t.Errorf("verify after apply is not clean:\n%s", out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"nope"}, &stdout, &stderr); err != errUsage || !strings.Contains(stderr.String(), "usage: regtidy-demo oci|ghcr") {
+		t.Errorf("run(nope) = %v, stderr %q: want errUsage and the usage line", err, stderr.String())
 	}
 }

@@ -1,0 +1,131 @@
+package regtidy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/regtidy/regtidy/registry/ghcr"
+)
+
+// GHCROptions configure GitHub Container Registry repositories, whose deletes go through
+// GitHub's REST API on package versions.
+type GHCROptions struct {
+	// API is the GitHub REST API base URL. Setting it marks every repository as a GHCR one (for
+	// GitHub Enterprise, or an emulator); empty means https://api.github.com for ghcr.io
+	// repositories.
+	API string
+	// Token is the GitHub token; empty means the environment variable TokenEnv names.
+	Token string
+	// TokenEnv names the environment variable holding the token; empty means GITHUB_TOKEN, then
+	// GH_TOKEN.
+	TokenEnv string
+	// State is the GHCR state file (version ids, deletions, refusals): a path or a gs://, s3://,
+	// file:// URL. Empty means a file in the cache directory's ghcr folder.
+	State string
+	// Hourly is the token's REST requests an hour, for a plan's cost (0: a personal token's).
+	Hourly int
+	// Pace is the most deletes a minute (0: as fast as GitHub's limits allow).
+	Pace float64
+	// MaxRequests stops cleanly after this many REST requests (0: no limit).
+	MaxRequests int
+	// Deadline stops cleanly after this long (0: no limit).
+	Deadline time.Duration
+	// Now and Sleep are the REST client's clock; nil means the real time. An emulator with a
+	// fake clock sets both, so that pacing and rate-limit resets pass at once.
+	Now   func() time.Time
+	Sleep func(context.Context, time.Duration) error
+	// ClientOptions are applied after the ones above (ghcr.WithPageSize, ghcr.WithTransport, ...).
+	ClientOptions []ghcr.Option
+}
+
+// GHCRHost is GitHub Container Registry's registry host.
+const GHCRHost = "ghcr.io"
+
+// IsGHCR reports whether repo is handled as a GitHub Container Registry repository: its host is
+// GHCRHost, or GHCROptions.API is set.
+func IsGHCR(repo string, o GHCROptions) bool {
+	host, _, _ := strings.Cut(repo, "/")
+	return host == GHCRHost || o.API != ""
+}
+
+// ghcrBackend is a GHCR repository's REST client and state.
+type ghcrBackend struct {
+	rest      *ghcr.Client
+	state     *ghcr.State
+	statePath string
+	now       func() time.Time
+}
+
+// openGHCR opens the REST client and the state of a GHCR repository.
+func openGHCR(ctx context.Context, o *Options, repo string) (*ghcrBackend, error) {
+	g := o.GHCR
+	opts := []ghcr.Option{ghcr.WithLogger(o.logger())}
+	if g.API != "" {
+		opts = append(opts, ghcr.WithBaseURL(g.API))
+	}
+	if g.TokenEnv != "" {
+		opts = append(opts, ghcr.WithTokenEnv(g.TokenEnv))
+	}
+	if g.Token != "" {
+		opts = append(opts, ghcr.WithToken(g.Token))
+	}
+	if g.Now != nil && g.Sleep != nil {
+		opts = append(opts, ghcr.WithClock(g.Now, g.Sleep))
+	}
+	if g.Pace > 0 {
+		opts = append(opts, ghcr.WithPace(g.Pace))
+	}
+	if g.MaxRequests > 0 {
+		opts = append(opts, ghcr.WithMaxRequests(g.MaxRequests))
+	}
+	if g.Deadline > 0 {
+		opts = append(opts, ghcr.WithDeadline(o.now().Add(g.Deadline)))
+	}
+	opts = append(opts, g.ClientOptions...)
+	rest, err := ghcr.New(repo, opts...)
+	if err != nil {
+		return nil, err
+	}
+	path, err := ghcrStatePath(o, repo)
+	if err != nil {
+		return nil, err
+	}
+	st, err := ghcr.LoadState(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &ghcrBackend{rest: rest, state: st, statePath: path, now: o.now}, nil
+}
+
+// ghcrStatePath is GHCROptions.State, or the default: <cache dir>/ghcr/<owner>_<name>.json.
+func ghcrStatePath(o *Options, repo string) (string, error) {
+	if o.GHCR.State != "" {
+		return o.GHCR.State, nil
+	}
+	dir, err := o.cacheDir("the GHCR state (set a state file)")
+	if err != nil {
+		return "", err
+	}
+	owner, name, err := ghcr.ParseRepository(repo)
+	if err != nil {
+		return "", err
+	}
+	dir = filepath.Join(dir, "ghcr")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, owner+"_"+strings.ReplaceAll(name, "/", "_")+".json"), nil
+}
+
+// save writes the state back, joining a failure to err.
+func (b *ghcrBackend) save(ctx context.Context, err error) error {
+	if serr := b.state.Save(ctx, b.statePath, b.now()); serr != nil {
+		return errors.Join(err, fmt.Errorf("saving the GHCR state to %s: %w", b.statePath, serr))
+	}
+	return err
+}
