@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/regtidy/regtidy/internal/ghactions"
@@ -177,17 +179,32 @@ func isTerminal(w io.Writer) bool {
 
 // addFormatFlag adds the result format flag to cmd: -o/--output, or --format for commands whose
 // -o names an output file.
-func (o *rootOptions) addFormatFlag(cmd *cobra.Command, name, short string) {
-	cmd.Flags().StringVarP(&o.output, name, short, "table", "result format: table or json")
+func (o *rootOptions) addFormatFlag(cmd *cobra.Command, name, short string, more ...string) {
+	formats := strings.Join(append([]string{"table", "json"}, more...), ", ")
+	cmd.Flags().StringVarP(&o.output, name, short, "table", "result format: "+formats)
 }
 
 // checkFormat rejects an unknown result format.
-func (o *rootOptions) checkFormat() error {
-	switch o.output {
-	case "table", "json":
+func (o *rootOptions) checkFormat(more ...string) error {
+	formats := append([]string{"table", "json"}, more...)
+	if slices.Contains(formats, o.output) {
 		return nil
 	}
-	return usageError(fmt.Errorf("format %q: want table or json", o.output))
+	return usageError(fmt.Errorf("format %q: want %s", o.output, strings.Join(formats, ", ")))
+}
+
+// summarize appends Markdown to the GitHub Actions job summary when regtidy runs in a workflow
+// step ($GITHUB_STEP_SUMMARY); elsewhere it does nothing.
+func (o *rootOptions) summarize(write func(io.Writer) error) error {
+	r := ghactions.Detect(os.Getenv, o.stderr)
+	if r == nil {
+		return nil
+	}
+	var b strings.Builder
+	if err := write(&b); err != nil {
+		return err
+	}
+	return r.AppendSummary(b.String())
 }
 
 // writeJSON writes v to stdout as indented JSON: every command's -o json result.
