@@ -222,7 +222,7 @@ func TestCanaryCredentialsNeverShow(t *testing.T) {
 	t.Setenv(registry.EnvUsername, "ci")
 	t.Setenv(registry.EnvPassword, canaryEnvPassword)
 	c.run("report", "", "", "report", repo, "--policy", pol, "--cache-dir", cache)
-	c.run("plan", "", "", "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache)
+	c.run("plan", "", "", "plan", repo, "--policy", pol, "--now", now, "--out", planFile, "--cache-dir", cache)
 	p, err := plan.Read(planFile)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +358,7 @@ rules:
 	gh := []string{"--github-api", e.URL, "--state", state, "--cache-dir", filepath.Join(dir, "cache")}
 	planFile := filepath.Join(dir, "plan.json")
 	journal := filepath.Join(dir, "plan.journal.jsonl")
-	c.run("GHCR plan", "", "", append([]string{"plan", repo, "--policy", pol, "-o", planFile}, gh...)...)
+	c.run("GHCR plan", "", "", append([]string{"plan", repo, "--policy", pol, "--out", planFile}, gh...)...)
 	p, err := plan.Read(planFile)
 	if err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func TestCasePolicyDeletesExactlyTheExpectedSet(t *testing.T) {
 	cache := filepath.Join(dir, "cache")
 	now := worldNow.Format(time.RFC3339)
 
-	if _, stderr, err := runCLI(t, "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache); err != nil {
+	if _, stderr, err := runCLI(t, "plan", repo, "--policy", pol, "--now", now, "--out", planFile, "--cache-dir", cache); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}
 	want := expectedKept(w)

@@ -77,7 +77,7 @@ func TestExamplePolicyKeepsNewestCachesPerTarget(t *testing.T) {
 	w, pol := newTargetsWorld(t, targetsScale)
 	planFile := filepath.Join(t.TempDir(), "plan.json")
 	if _, stderr, err := runCLI(t, "plan", w.Repository(), "--policy", pol, "--now", worldNow.Format(time.RFC3339),
-		"-o", planFile, "--no-cache"); err != nil {
+		"--out", planFile, "--no-cache"); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}
 	p, err := plan.Read(planFile)

@@ -72,7 +72,7 @@ rules:
 
 	planFile := filepath.Join(dir, "plan.json")
 	gh := []string{"--github-api", e.URL, "--state", filepath.Join(dir, "state.json"), "--cache-dir", filepath.Join(dir, "cache")}
-	if _, stderr, err := runCLI(t, append([]string{"plan", repo, "--policy", pol, "-o", planFile}, gh...)...); err != nil {
+	if _, stderr, err := runCLI(t, append([]string{"plan", repo, "--policy", pol, "--out", planFile}, gh...)...); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}
 	p, err := plan.Read(planFile)

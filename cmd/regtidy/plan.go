@@ -32,16 +32,17 @@ func newPlanCmd(o *rootOptions) *cobra.Command {
 	pf := &planFlags{}
 	var out string
 	cmd := &cobra.Command{
-		Use:   "plan REPOSITORY --policy FILE [-o plan.json]",
+		Use:   "plan REPOSITORY --policy FILE [--out plan.json]",
 		Short: "Evaluate a retention policy into a reviewable plan (deletes nothing)",
 		Long: `plan lists the repository, loads the policy's keep sources (git history, run metadata),
 and decides for every manifest whether it is kept or deleted, with the reasons. The plan file it
 writes is what apply carries out; explain reads it. Nothing is deleted.`,
-		Example: `  regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml -o plan.json
+		Example: `  regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml --out plan.json
+  regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml -o json   # the summary as JSON
   regtidy explain plan.json 1a2b3c4-gaia-binary`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.checkFormat(); err != nil {
+			if err := o.planOutput(cmd, &out); err != nil {
 				return err
 			}
 			c, err := o.client()
@@ -68,9 +69,28 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 		},
 	}
 	pf.add(cmd)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the plan file here")
-	o.addFormatFlag(cmd, "format", "")
+	cmd.Flags().StringVar(&out, "out", "", "write the plan file here")
+	o.addFormatFlag(cmd, "output", "o")
+	cmd.Flags().StringVar(&o.output, "format", "table", "result format (deprecated: use -o)")
+	cmd.Flags().MarkDeprecated("format", "use -o (--output), the result format flag of every command") //nolint:errcheck // the flag exists
 	return cmd
+}
+
+// planOutput sorts out plan's output flags. -o is the result format, as in every command, and
+// --out the plan file; -o FILE, which named the plan file before, still does, with a warning.
+func (o *rootOptions) planOutput(cmd *cobra.Command, out *string) error {
+	if err := o.checkFormat(); err == nil {
+		return nil
+	}
+	if !cmd.Flags().Changed("output") {
+		return o.checkFormat()
+	}
+	if *out != "" {
+		return usageError(fmt.Errorf("-o %q: want table or json (the plan file is --out %s)", o.output, *out))
+	}
+	fmt.Fprintf(o.stderr, "regtidy: plan -o FILE is deprecated: use --out %s (-o is the result format, table or json, as in every command)\n", o.output)
+	*out, o.output = o.output, "table"
+	return nil
 }
 
 // makePlan turns the plan flags into options and makes the plan through the library: keep

@@ -18,7 +18,7 @@ func TestReportMarkdownHTMLAndJobSummary(t *testing.T) {
 	cache := filepath.Join(dir, "cache")
 	planFile := filepath.Join(dir, "plan.json")
 	now := worldNow.Format(time.RFC3339)
-	if _, stderr, err := runCLI(t, "plan", repo, "--policy", pol, "--now", now, "-o", planFile, "--cache-dir", cache); err != nil {
+	if _, stderr, err := runCLI(t, "plan", repo, "--policy", pol, "--now", now, "--out", planFile, "--cache-dir", cache); err != nil {
 		t.Fatalf("plan: %v\n%s", err, stderr)
 	}
 
@@ -68,5 +68,41 @@ func TestReportMarkdownHTMLAndJobSummary(t *testing.T) {
 
 	if _, _, err := runCLI(t, "report", repo, "-o", "yaml"); err == nil || !strings.Contains(err.Error(), "want table, json, markdown") {
 		t.Errorf("report -o yaml: %v", err)
+	}
+}
+
+// plan's -o is the result format as everywhere; --out names the plan file; the old -o FILE still
+// writes the plan file, with a deprecation warning; both at once is a usage error.
+func TestPlanOutAndOutputFlags(t *testing.T) {
+	w, pol := newWorld(t, 0.01)
+	repo := w.Repository()
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	now := worldNow.Format(time.RFC3339)
+	base := []string{"plan", repo, "--policy", pol, "--now", now, "--cache-dir", cache}
+
+	out, stderr, err := runCLI(t, append(base, "--out", filepath.Join(dir, "new.json"), "-o", "json")...)
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "{") || strings.Contains(stderr, "deprecated") {
+		t.Fatalf("plan --out FILE -o json: %v\nstdout %.200s\nstderr %s", err, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.json")); err != nil {
+		t.Errorf("--out wrote no plan file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "json")); err == nil {
+		t.Error("-o json wrote a plan file named json")
+	}
+
+	old := filepath.Join(dir, "old.json")
+	_, stderr, err = runCLI(t, append(base, "-o", old)...)
+	if err != nil || !strings.Contains(stderr, "plan -o FILE is deprecated: use --out "+old) {
+		t.Fatalf("plan -o FILE: %v\nstderr %s", err, stderr)
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("-o FILE wrote no plan file: %v", err)
+	}
+
+	_, _, err = runCLI(t, append(base, "-o", old, "--out", filepath.Join(dir, "x.json"))...)
+	if code := exitCode(err); code != 2 {
+		t.Errorf("plan -o FILE --out FILE: exit %d (%v), want 2", code, err)
 	}
 }

@@ -62,7 +62,7 @@ func Run(ctx context.Context, c *Config, start func(context.Context) (*Registry,
 		return err
 	}
 
-	c.say("\n== regtidy plan %s --policy examples/openhands.yaml -o plan.json\n", repo)
+	c.say("\n== regtidy plan %s --policy examples/openhands.yaml --out plan.json\n", repo)
 	p, err := regtidy.Plan(ctx, repo, regtidy.PlanOptions{Options: c.Options, PolicyFile: polPath, Now: w.Now, Mode: plan.ModeAuto})
 	c.wait()
 	if err != nil {
