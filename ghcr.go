@@ -27,7 +27,9 @@ type GHCROptions struct {
 	// State is the GHCR state file (version ids, deletions, refusals): a path or a gs://, s3://,
 	// file:// URL. Empty means a file in the cache directory's ghcr folder.
 	State string
-	// Hourly is the token's REST requests an hour, for a plan's cost (0: a personal token's).
+	// Hourly lowers the REST requests an hour regtidy takes from the token (0: the token's own
+	// limit, as GitHub's X-RateLimit-Limit header says: 5,000 for a personal token, 1,000 for
+	// GITHUB_TOKEN). A plan's cost in hours is counted at this rate.
 	Hourly int
 	// Pace is the most deletes a minute (0: as fast as GitHub's limits allow).
 	Pace float64
@@ -61,8 +63,8 @@ type ghcrBackend struct {
 	now       func() time.Time
 }
 
-// openGHCR opens the REST client and the state of a GHCR repository.
-func openGHCR(ctx context.Context, o *Options, repo string) (*ghcrBackend, error) {
+// openGHCRClient makes the REST client of a GHCR repository from the options.
+func openGHCRClient(o *Options, repo string) (*ghcr.Client, error) {
 	g := o.GHCR
 	opts := []ghcr.Option{ghcr.WithLogger(o.logger())}
 	if g.API != "" {
@@ -80,6 +82,9 @@ func openGHCR(ctx context.Context, o *Options, repo string) (*ghcrBackend, error
 	if g.Pace > 0 {
 		opts = append(opts, ghcr.WithPace(g.Pace))
 	}
+	if g.Hourly > 0 {
+		opts = append(opts, ghcr.WithHourlyBudget(g.Hourly))
+	}
 	if g.MaxRequests > 0 {
 		opts = append(opts, ghcr.WithMaxRequests(g.MaxRequests))
 	}
@@ -87,7 +92,12 @@ func openGHCR(ctx context.Context, o *Options, repo string) (*ghcrBackend, error
 		opts = append(opts, ghcr.WithDeadline(o.now().Add(g.Deadline)))
 	}
 	opts = append(opts, g.ClientOptions...)
-	rest, err := ghcr.New(repo, opts...)
+	return ghcr.New(repo, opts...)
+}
+
+// openGHCR opens the REST client and the state of a GHCR repository.
+func openGHCR(ctx context.Context, o *Options, repo string) (*ghcrBackend, error) {
+	rest, err := openGHCRClient(o, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +110,48 @@ func openGHCR(ctx context.Context, o *Options, repo string) (*ghcrBackend, error
 		return nil, err
 	}
 	return &ghcrBackend{rest: rest, state: st, statePath: path, now: o.now}, nil
+}
+
+// hourlyBudget is the REST requests an hour a plan's cost is counted at: the token's limit as
+// the listing's answers told it (rl), lowered to the hourly budget asked for; a personal token's
+// 5,000 when neither is known.
+func hourlyBudget(asked int, rl ghcr.RateLimit) int {
+	n := ghcr.HourlyPersonalToken
+	if rl.TokenLimit > 0 {
+		n = rl.TokenLimit
+	}
+	if asked > 0 {
+		n = min(n, asked)
+	}
+	return n
+}
+
+// ExpandRepositories returns the repositories repos name, in order, without repeats: a GitHub
+// Container Registry repository whose package name holds a glob ("ghcr.io/OWNER/eval-*") names
+// every container package of its owner that matches, listed through the REST API (one request a
+// hundred packages); every other one names itself. A pattern that matches nothing is an error.
+func ExpandRepositories(ctx context.Context, repos []string, o Options) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range repos {
+		names := []string{r}
+		if IsGHCR(r, o.GHCR) && ghcr.IsPattern(r) {
+			b, err := openGHCRClient(&o, r)
+			if err != nil {
+				return nil, err
+			}
+			if names, err = ghcr.MatchPackages(ctx, b, r); err != nil {
+				return nil, err
+			}
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
 }
 
 // ghcrStatePath is GHCROptions.State, or the default: <cache dir>/ghcr/<owner>_<name>.json.

@@ -93,11 +93,7 @@ func makePlan(ctx context.Context, opt *PlanOptions, repo string) (*plan.Plan, e
 	}
 	p.CreatedAt = time.Now().UTC()
 	if l.ghcr != nil {
-		hourly := opt.GHCR.Hourly
-		if hourly <= 0 {
-			hourly = ghcr.HourlyPersonalToken
-		}
-		p.Cost = ghcr.PlanCost(p, l.ghcr.state, hourly)
+		p.Cost = ghcr.PlanCost(p, l.ghcr.state, hourlyBudget(opt.GHCR.Hourly, l.ghcr.rest.RateLimit()))
 		p.Cost.Requested = string(plan.ModeVersion)
 		return p, nil
 	}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -86,11 +89,17 @@ undo can put it back, and treats "already gone" as done, so running it again fin
 // applyPlan carries out p through the library and reports the result; a partial run returns
 // errPartial.
 func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan.Plan, af *applyFlags) error {
+	_, err := o.applyPlanResult(ctx, c, p, af)
+	return err
+}
+
+// applyPlanResult is applyPlan, returning the result too.
+func (o *rootOptions) applyPlanResult(ctx context.Context, c *registry.Client, p *plan.Plan, af *applyFlags) (*regtidy.ApplyResult, error) {
 	var mode plan.Mode
 	if af.mode != "" {
 		m, err := plan.ParseMode(af.mode)
 		if err != nil {
-			return usageError(err)
+			return nil, usageError(err)
 		}
 		mode = m
 	}
@@ -111,19 +120,28 @@ func (o *rootOptions) applyPlan(ctx context.Context, c *registry.Client, p *plan
 			err = werr
 		}
 	}
-	return partial(err)
+	return res, partial(err)
 }
 
 func newPruneCmd(o *rootOptions) *cobra.Command {
 	pf := &planFlags{}
 	af := &applyFlags{}
 	var yes bool
+	var out string
 	cmd := &cobra.Command{
-		Use:   "prune REPOSITORY --policy FILE [--yes]",
+		Use:   "prune REPOSITORY... --policy FILE [--yes]",
 		Short: "Plan and apply in one step, for schedules; a dry run unless --yes",
+		Long: `prune plans each repository with the policy and applies the plan, one repository after the
+other: a dry run unless --yes. A glob in a GitHub Container Registry package name
+(ghcr.io/OWNER/eval-*) takes every matching package of the owner. The REST budgets are shared:
+each repository gets an equal share of --max-requests and of what is left of --deadline; with
+several repositories --state is a directory (or bucket prefix) of one state file per package and
+--out a directory of one plan file per repository. Inside GitHub Actions the totals are step
+outputs (deleted, failed, remaining, bytes-freed) and a table goes to the job summary.`,
 		Example: `  regtidy prune ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml          # shows what it would do
-  regtidy prune ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml --yes    # does it`,
-		Args: exactArgs(1),
+  regtidy prune ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml --yes    # does it
+  regtidy prune 'ghcr.io/openhands/eval-*' --policy examples/openhands.yaml --yes --state states/ --out plans/`,
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.checkFormat(); err != nil {
 				return err
@@ -136,27 +154,24 @@ func newPruneCmd(o *rootOptions) *cobra.Command {
 				return err
 			}
 			defer o.printStats(c)
-			p, err := o.makePlan(cmd.Context(), c, args[0], pf)
-			if err != nil {
-				return err
-			}
-			if o.output == "table" {
-				if err := o.writePlanSummary(p); err != nil {
-					return err
-				}
-				fmt.Fprintln(o.stdout)
-			}
-			af.dryRun = !yes
-			af.mode = pf.mode
-			if yes && af.journal == "" {
-				af.journal, err = o.defaultJournal(p.Repository)
-				if err != nil {
-					return err
+			many := len(args) > 1 || strings.ContainsAny(strings.Join(args, " "), "*?[")
+			if many && out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return fmt.Errorf("--out: %w", err)
 				}
 			}
-			err = o.applyPlan(cmd.Context(), c, p, af)
-			if !yes && err == nil && o.output == "table" {
-				fmt.Fprintln(o.stdout, "dry run: nothing was deleted; add --yes to delete")
+			if many && af.journal != "" {
+				return usageError(errors.New("--journal names one file: with several repositories leave it out (each gets its own in the cache directory)"))
+			}
+			outs, err := o.forEachRepository(cmd.Context(), c, args, func(ctx context.Context, repo string) repoOutcome {
+				return o.pruneOne(ctx, c, repo, pf, *af, yes, planFileFor(out, repo, many))
+			})
+			o.writeCombined(outs, !yes)
+			if werr := o.setOutputs(outs); werr != nil && err == nil {
+				err = werr
+			}
+			if serr := o.summarize(func(w io.Writer) error { return writeCombinedMarkdown(w, outs, !yes) }); serr != nil && err == nil {
+				err = serr
 			}
 			return err
 		},
@@ -164,8 +179,42 @@ func newPruneCmd(o *rootOptions) *cobra.Command {
 	pf.add(cmd)
 	af.add(cmd, false)
 	cmd.Flags().BoolVar(&yes, "yes", false, "really delete (without it prune is a dry run)")
+	cmd.Flags().StringVar(&out, "out", "", "also write the plan file here (with several repositories: a directory of plan files)")
 	o.addFormatFlag(cmd, "output", "o")
 	return cmd
+}
+
+// pruneOne plans and applies one repository.
+func (o *rootOptions) pruneOne(ctx context.Context, c *registry.Client, repo string, pf *planFlags, af applyFlags, yes bool, planFile string) repoOutcome {
+	p, err := o.makePlan(ctx, c, repo, pf)
+	if err != nil {
+		return repoOutcome{err: err}
+	}
+	if planFile != "" {
+		if err := p.WriteFile(planFile); err != nil {
+			return repoOutcome{err: fmt.Errorf("writing the plan: %w", err)}
+		}
+	}
+	if o.output == "table" {
+		if err := o.writePlanSummary(p); err != nil {
+			return repoOutcome{err: err}
+		}
+		fmt.Fprintln(o.stdout)
+	}
+	af.dryRun = !yes
+	af.mode = pf.mode
+	if yes && af.journal == "" {
+		if af.journal, err = o.defaultJournal(p.Repository); err != nil {
+			return repoOutcome{err: err}
+		}
+	}
+	res, err := o.applyPlanResult(ctx, c, p, &af)
+	if !yes && err == nil && o.output == "table" {
+		fmt.Fprintln(o.stdout, "dry run: nothing was deleted; add --yes to delete")
+	}
+	outc := outcomeOf(p, res, err)
+	outc.planFile = planFile
+	return outc
 }
 
 // defaultJournal is a new journal file under the cache directory's journals folder.

@@ -30,7 +30,7 @@ func TestNumericFlagsOutOfRangeAreUsageErrors(t *testing.T) {
 		// GHCR.
 		{"--deadline", []string{"apply", missing, "--deadline", "-5s"}},
 		{"--max-requests", []string{"apply", missing, "--max-requests", "-1"}},
-		{"--hourly-budget", []string{"apply", missing, "--hourly-budget", "0"}},
+		{"--hourly-budget", []string{"apply", missing, "--hourly-budget", "-1"}},
 		{"--hourly-budget", []string{"plan", "ghcr.io/o/p", "--policy", "p.yaml", "--hourly-budget", "-1000"}},
 		{"--pace", []string{"apply", missing, "--pace", "-1"}},
 		{"--pace", []string{"apply", missing, "--pace", "NaN"}},
@@ -45,7 +45,7 @@ func TestNumericFlagsOutOfRangeAreUsageErrors(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"apply", missing, "--max-deletes", "0", "--delete-concurrency", "1", "--concurrency", "1"},
-		{"apply", missing, "--deadline", "0s", "--max-requests", "0", "--pace", "0", "--hourly-budget", "1"},
+		{"apply", missing, "--deadline", "0s", "--max-requests", "0", "--pace", "0", "--hourly-budget", "0"},
 		{"apply", missing, "--deadline", "2h", "--max-requests", "900", "--pace", "30"},
 	} {
 		_, _, err := runCLI(t, args...)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/regtidy/regtidy"
@@ -32,7 +34,7 @@ func newPlanCmd(o *rootOptions) *cobra.Command {
 	pf := &planFlags{}
 	var out string
 	cmd := &cobra.Command{
-		Use:   "plan REPOSITORY --policy FILE [--out plan.json]",
+		Use:   "plan REPOSITORY... --policy FILE [--out plan.json]",
 		Short: "Evaluate a retention policy into a reviewable plan (deletes nothing)",
 		Long: `plan lists the repository, loads the policy's keep sources (git history, run metadata),
 and decides for every manifest whether it is kept or deleted, with the reasons. The plan file it
@@ -40,7 +42,7 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 		Example: `  regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml --out plan.json
   regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml -o json   # the summary as JSON
   regtidy explain plan.json 1a2b3c4-gaia-binary`,
-		Args: exactArgs(1),
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.planOutput(cmd, &out); err != nil {
 				return err
@@ -50,26 +52,42 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 				return err
 			}
 			defer o.printStats(c)
-			p, err := o.makePlan(cmd.Context(), c, args[0], pf)
-			if err != nil {
-				return err
-			}
-			if out != "" {
-				if err := p.WriteFile(out); err != nil {
-					return fmt.Errorf("writing the plan: %w", err)
+			many := len(args) > 1 || strings.ContainsAny(strings.Join(args, " "), "*?[")
+			if many && out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return fmt.Errorf("--out: %w", err)
 				}
 			}
-			if err := o.writePlanSummary(p); err != nil {
-				return err
+			outs, err := o.forEachRepository(cmd.Context(), c, args, func(ctx context.Context, repo string) repoOutcome {
+				file := planFileFor(out, repo, many)
+				p, err := o.makePlan(ctx, c, repo, pf)
+				if err != nil {
+					return repoOutcome{err: err}
+				}
+				if file != "" {
+					if err := p.WriteFile(file); err != nil {
+						return repoOutcome{err: fmt.Errorf("writing the plan: %w", err)}
+					}
+				}
+				if err := o.writePlanSummary(p); err != nil {
+					return repoOutcome{err: err}
+				}
+				if file != "" && o.output == "table" {
+					fmt.Fprintf(o.stdout, "\nPlan written to %s. Review it (regtidy explain %s TAG), then: regtidy apply %s\n", file, file, file)
+				}
+				r := outcomeOf(p, nil, nil)
+				r.planFile = file
+				return r
+			})
+			o.writeCombined(outs, true)
+			if werr := o.setOutputs(outs); werr != nil && err == nil {
+				err = werr
 			}
-			if out != "" && o.output == "table" {
-				fmt.Fprintf(o.stdout, "\nPlan written to %s. Review it (regtidy explain %s TAG), then: regtidy apply %s\n", out, out, out)
-			}
-			return nil
+			return err
 		},
 	}
 	pf.add(cmd)
-	cmd.Flags().StringVar(&out, "out", "", "write the plan file here")
+	cmd.Flags().StringVar(&out, "out", "", "write the plan file here (with several repositories: a directory of plan files)")
 	o.addFormatFlag(cmd, "output", "o")
 	cmd.Flags().StringVar(&o.output, "format", "table", "result format (deprecated: use -o)")
 	cmd.Flags().MarkDeprecated("format", "use -o (--output), the result format flag of every command") //nolint:errcheck // the flag exists

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/policy"
+	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/report"
 	"github.com/spf13/cobra"
 )
@@ -26,7 +30,7 @@ type reportOptions struct {
 func newReportCmd(o *rootOptions) *cobra.Command {
 	ro := &reportOptions{}
 	cmd := &cobra.Command{
-		Use:   "report REPOSITORY",
+		Use:   "report REPOSITORY...",
 		Short: "Measure a repository: tags by kind, fan-out per commit, sizes, sharing, oldest image",
 		Long: `report lists a repository and measures it: tags by kind, distinct values and fan-out of the
 group-by field (commits), sizes per platform and per split-by value, what blob sharing saves, the
@@ -38,7 +42,7 @@ summary too.`,
 		Example: `  regtidy report ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml
   regtidy report localhost:5000/team/app -o json --stats
   regtidy report localhost:5000/team/app --policy policy.yaml --plan plan.json --html report.html`,
-		Args: exactArgs(1),
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.checkFormat("markdown"); err != nil {
 				return err
@@ -62,25 +66,15 @@ summary too.`,
 			if err != nil {
 				return err
 			}
-			pr := o.newProgress()
-			opt.Options = o.options(c, pr)
-			res, err := regtidy.Report(cmd.Context(), args[0], opt)
-			pr.wait()
-			if err != nil {
-				return err
-			}
-			o.heapCheckpoint("listed")
-			o.warn(res.Warnings)
 			defer o.printStats(c)
-			if ro.html != "" {
-				if err := writeHTMLReport(ro.html, res.Report, p); err != nil {
-					return err
-				}
+			many := len(args) > 1 || strings.ContainsAny(strings.Join(args, " "), "*?[")
+			if many && (ro.html != "" || p != nil) {
+				return usageError(errors.New("--html and --plan are about one repository: give one"))
 			}
-			if err := o.summarize(func(w io.Writer) error { return report.WriteMarkdown(w, res.Report, p, report.MarkdownOptions{}) }); err != nil {
-				return err
-			}
-			return o.writeReport(res, p)
+			_, err = o.forEachRepository(cmd.Context(), c, args, func(ctx context.Context, repo string) repoOutcome {
+				return repoOutcome{err: o.reportOne(ctx, c, repo, opt, ro, p)}
+			})
+			return err
 		},
 	}
 	o.addFormatFlag(cmd, "output", "o", "markdown")
@@ -96,6 +90,28 @@ summary too.`,
 	f.StringVar(&ro.html, "html", "", "also write a self-contained HTML page of the report (and of --plan) to this file")
 	f.StringVar(&ro.plan, "plan", "", "a plan file of this repository: the page and the Markdown add what it keeps and deletes, and why")
 	return cmd
+}
+
+// reportOne reports one repository in the output format, and the page and job summary asked for.
+func (o *rootOptions) reportOne(ctx context.Context, c *registry.Client, repo string, opt regtidy.ReportOptions, ro *reportOptions, p *plan.Plan) error {
+	pr := o.newProgress()
+	opt.Options = o.options(c, pr)
+	res, err := regtidy.Report(ctx, repo, opt)
+	pr.wait()
+	if err != nil {
+		return err
+	}
+	o.heapCheckpoint("listed")
+	o.warn(res.Warnings)
+	if ro.html != "" {
+		if err := writeHTMLReport(ro.html, res.Report, p); err != nil {
+			return err
+		}
+	}
+	if err := o.summarize(func(w io.Writer) error { return report.WriteMarkdown(w, res.Report, p, report.MarkdownOptions{}) }); err != nil {
+		return err
+	}
+	return o.writeReport(res, p)
 }
 
 // writeHTMLReport writes the report page to path, through a temporary file so that a failed write
