@@ -264,8 +264,13 @@ func writeBlob(ctx context.Context, loc string, data []byte) error {
 	return bucket.WriteAll(ctx, key, data, &blob.WriterOptions{ContentType: "application/json"})
 }
 
+// writeFileAtomic writes name through a temporary file beside it, making its directory (a
+// nightly job's fresh state directory) if it is missing.
 func writeFileAtomic(name string, data []byte) error {
 	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
 	if err != nil {
 		return err
