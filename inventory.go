@@ -49,6 +49,12 @@ func Inventory(ctx context.Context, repo string, opt InventoryOptions) (*Listing
 
 // list builds the inventory of repo.
 func list(ctx context.Context, o *Options, repo string) (*Listing, error) {
+	return listWith(ctx, o, repo, false)
+}
+
+// listWith lists repo; with ociOnly a GHCR repository without a GitHub token is listed through
+// the registry API alone (tags and manifests, no package versions), with a warning saying so.
+func listWith(ctx context.Context, o *Options, repo string, ociOnly bool) (*Listing, error) {
 	c := o.client()
 	cache, err := o.cache(repo)
 	if err != nil {
@@ -65,7 +71,14 @@ func list(ctx context.Context, o *Options, repo string) (*Listing, error) {
 		Logger:      o.logger(),
 	}
 	l := &Listing{}
-	if IsGHCR(repo, o.GHCR) {
+	ghcrRepo := IsGHCR(repo, o.GHCR)
+	if ghcrRepo && ociOnly {
+		if _, err := openGHCRClient(o, repo); errors.Is(err, ghcr.ErrNoToken) {
+			ghcrRepo = false
+			l.Warnings = append(l.Warnings, "no GitHub token: tags and manifests were read through the registry API alone, without package versions (set GITHUB_TOKEN to count versions and orphans)")
+		}
+	}
+	if ghcrRepo {
 		// Tags and manifests through the OCI API; version ids through the REST API.
 		gb, err := openGHCR(ctx, o, repo)
 		if err != nil {

@@ -41,7 +41,7 @@ type ReportResult struct {
 // field, sizes per platform, what blob sharing saves, the oldest image. A git history that fails
 // to load is a warning: the report goes on without commit dates.
 func Report(ctx context.Context, repo string, opt ReportOptions) (*ReportResult, error) {
-	l, err := list(ctx, &opt.Options, repo)
+	l, err := listWith(ctx, &opt.Options, repo, true)
 	if err != nil {
 		return nil, fmt.Errorf("report of %s: %w", repo, err)
 	}

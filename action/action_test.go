@@ -78,6 +78,14 @@ func TestNightlyWorkflowThroughTheActionEntryPoint(t *testing.T) {
 		}
 	}
 
+	// A report first, with the token alone (no Docker config): the job summary is the report.
+	_, summary, _ := n.night(map[string]string{"INPUT_MODE": "report"})
+	for _, want := range []string{"# regtidy report: " + n.e.Host + "/acme/app-a", "# regtidy report: " + n.e.Host + "/acme/app-b"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("report: the job summary lacks %q:\n%.3000s", want, summary)
+		}
+	}
+
 	// Night 1: the glob finds the two app packages; builds 1 and 2 of each go.
 	outs, summary, log := n.night(nil)
 	n.expect(outs, "deleted", "4")
