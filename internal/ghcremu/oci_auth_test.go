@@ -28,12 +28,12 @@ func pushEmptyConfig(repo string, kc authn.Keychain) error {
 	return remote.WriteLayer(r, static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json"), remote.WithAuthFromKeychain(kc))
 }
 
-// The OCI side asks for a registry token as the GitHub registry does. With nothing but the
-// workflow's GITHUB_TOKEN in the environment (no Docker config, no REGTIDY_PASSWORD), regtidy's
-// client gets one and pushes, lists and reads; anonymous and wrong credentials are refused.
-func TestGitHubTokenAloneServesTheOCIAPI(t *testing.T) {
+// startWithTokenAuth starts an emulator whose OCI API asks for registry tokens, with packages
+// private or public, and clears every credential but the GitHub token from the environment.
+func startWithTokenAuth(t *testing.T, private bool) *ghcremu.Emulator {
+	t.Helper()
 	e, err := ghcremu.Start(t.Context(), ghcremu.Options{
-		OCIAuth: true, Private: true, Tokens: map[string]int{actionsToken: 1000},
+		OCIAuth: true, Private: private, Tokens: map[string]int{actionsToken: 1000},
 		Clock: ghcremu.NewFakeClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)).Now,
 	})
 	if err != nil {
@@ -43,6 +43,14 @@ func TestGitHubTokenAloneServesTheOCIAPI(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	t.Setenv(registry.EnvPassword, "")
 	t.Setenv(registry.EnvGHToken, "")
+	return e
+}
+
+// The OCI side asks for a registry token as the GitHub registry does. With nothing but the
+// workflow's GITHUB_TOKEN in the environment (no Docker config, no REGTIDY_PASSWORD), regtidy's
+// client gets one and pushes, lists and reads; anonymous and wrong credentials are refused.
+func TestGitHubTokenAloneServesTheOCIAPI(t *testing.T) {
+	e := startWithTokenAuth(t, true)
 	repo := e.Host + "/acme/app"
 
 	if _, _, _, err := casegen.PushIndex(t.Context(), e.Host, "acme/app", "v1"); err == nil {
@@ -84,17 +92,7 @@ func TestGitHubTokenAloneServesTheOCIAPI(t *testing.T) {
 
 // A public package is read anonymously, as on the GitHub registry; pushing still needs a token.
 func TestAnonymousPullOfAPublicPackage(t *testing.T) {
-	e, err := ghcremu.Start(t.Context(), ghcremu.Options{
-		OCIAuth: true, Tokens: map[string]int{actionsToken: 1000},
-		Clock: ghcremu.NewFakeClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)).Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	t.Setenv(registry.EnvPassword, "")
-	t.Setenv(registry.EnvGHToken, "")
+	e := startWithTokenAuth(t, false)
 	t.Setenv(registry.EnvGitHubToken, "")
 	repo := e.Host + "/acme/app"
 	anon := registry.New()

@@ -1,9 +1,7 @@
 package ghcremu
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 )
@@ -52,24 +50,9 @@ func (e *Emulator) handlePackages(w http.ResponseWriter, r *http.Request, rt rou
 	slices.SortFunc(pkgs, func(a, b *pkg) int { return int(a.id - b.id) })
 	last := max(1, (len(pkgs)+perPage-1)/perPage)
 	from, to := min((page-1)*perPage, len(pkgs)), min(page*perPage, len(pkgs))
-	kind, visibility := "Organization", "public"
-	if rt.ownerKind == "users" {
-		kind = "User"
-	}
-	if e.opts.Private {
-		visibility = "private"
-	}
 	out := make([]packageJSON, 0, to-from)
 	for _, p := range pkgs[from:to] {
-		prt := route{ownerKind: rt.ownerKind, owner: p.owner, name: p.name}
-		out = append(out, packageJSON{
-			ID: p.id, Name: p.name, PackageType: "container",
-			Owner:        ownerJSON{Login: p.owner, Type: kind},
-			VersionCount: p.activeCount, Visibility: visibility,
-			URL:       apiBase(r, prt),
-			HTMLURL:   fmt.Sprintf("%s/package/%s", webBase(prt), url.PathEscape(p.name)),
-			CreatedAt: ghTime(p.created), UpdatedAt: ghTime(e.opts.Clock()),
-		})
+		out = append(out, e.packageJSONLocked(r, rt.ownerKind, p))
 	}
 	e.mu.Unlock()
 	if link := linkHeader(r, page, last); link != "" {

@@ -286,23 +286,30 @@ func (e *Emulator) handlePackage(w http.ResponseWriter, r *http.Request, rt rout
 		e.mu.Unlock()
 		return
 	}
+	j := e.packageJSONLocked(r, rt.ownerKind, p)
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, j)
+}
+
+// packageJSONLocked is the package object of p, owned by an account of ownerKind ("orgs" or
+// "users"), as GitHub answers it.
+func (e *Emulator) packageJSONLocked(r *http.Request, ownerKind string, p *pkg) packageJSON {
+	rt := route{ownerKind: ownerKind, owner: p.owner, name: p.name}
 	kind, visibility := "Organization", "public"
-	if rt.ownerKind == "users" {
+	if ownerKind == "users" {
 		kind = "User"
 	}
 	if e.opts.Private {
 		visibility = "private"
 	}
-	j := packageJSON{
+	return packageJSON{
 		ID: p.id, Name: p.name, PackageType: "container",
 		Owner:        ownerJSON{Login: p.owner, Type: kind},
 		VersionCount: p.activeCount, Visibility: visibility,
 		URL:       apiBase(r, rt),
-		HTMLURL:   fmt.Sprintf("%s/package/%s", webBase(rt), url.PathEscape(rt.name)),
+		HTMLURL:   fmt.Sprintf("%s/package/%s", webBase(rt), url.PathEscape(p.name)),
 		CreatedAt: ghTime(p.created), UpdatedAt: ghTime(e.opts.Clock()),
 	}
-	e.mu.Unlock()
-	writeJSON(w, http.StatusOK, j)
 }
 
 func (e *Emulator) handleList(w http.ResponseWriter, r *http.Request, rt route) {

@@ -29,6 +29,22 @@ type Package struct {
 	Visibility   string    `json:"visibility"`
 }
 
+// packageWire is a package object as the REST API sends it, in the fields regtidy reads.
+type packageWire struct {
+	ID           int64  `json:"id"`
+	Name         string `json:"name"`
+	VersionCount int    `json:"version_count"`
+	Visibility   string `json:"visibility"`
+	Owner        struct {
+		Login string `json:"login"`
+	} `json:"owner"`
+}
+
+// pkg is the package, owned by an account of kind.
+func (j packageWire) pkg(kind OwnerKind) Package {
+	return Package{ID: j.ID, Name: j.Name, Owner: j.Owner.Login, OwnerKind: kind, VersionCount: j.VersionCount, Visibility: j.Visibility}
+}
+
 // Package fetches the package, finding out on the way whether the owner is an organization or a
 // user (organization first) unless WithOwnerKind said so. A missing package returns an error
 // wrapping registry.ErrNotFound.
@@ -49,20 +65,12 @@ func (c *Client) Package(ctx context.Context) (Package, error) {
 		if err != nil {
 			return Package{}, err
 		}
-		var j struct {
-			ID           int64  `json:"id"`
-			Name         string `json:"name"`
-			VersionCount int    `json:"version_count"`
-			Visibility   string `json:"visibility"`
-			Owner        struct {
-				Login string `json:"login"`
-			} `json:"owner"`
-		}
+		var j packageWire
 		if err := json.Unmarshal(resp.body, &j); err != nil {
 			return Package{}, fmt.Errorf("ghcr: package %s: %w", c.Repository(), err)
 		}
 		c.kind = k
-		return Package{ID: j.ID, Name: j.Name, Owner: j.Owner.Login, OwnerKind: k, VersionCount: j.VersionCount, Visibility: j.Visibility}, nil
+		return j.pkg(k), nil
 	}
 	return Package{}, fmt.Errorf("ghcr: package %s: %w", c.Repository(), lastErr)
 }

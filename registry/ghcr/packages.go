@@ -58,20 +58,12 @@ func (c *Client) ownerPackages(ctx context.Context, kind OwnerKind) ([]Package, 
 		if err != nil {
 			return nil, err
 		}
-		var js []struct {
-			ID           int64  `json:"id"`
-			Name         string `json:"name"`
-			VersionCount int    `json:"version_count"`
-			Visibility   string `json:"visibility"`
-			Owner        struct {
-				Login string `json:"login"`
-			} `json:"owner"`
-		}
+		var js []packageWire
 		if err := json.Unmarshal(resp.body, &js); err != nil {
 			return nil, fmt.Errorf("ghcr: packages of %s, page %d: %w", c.owner, page, err)
 		}
 		for _, j := range js {
-			out = append(out, Package{ID: j.ID, Name: j.Name, Owner: j.Owner.Login, OwnerKind: kind, VersionCount: j.VersionCount, Visibility: j.Visibility})
+			out = append(out, j.pkg(kind))
 		}
 		next = ParseLink(resp.header.Get("Link"))["next"]
 	}
