@@ -62,7 +62,10 @@ func (o *rootOptions) forEachRepository(ctx context.Context, c *registry.Client,
 			if i < saved.maxRequests%len(repos) {
 				o.gh.maxRequests++
 			}
-			o.gh.maxRequests = max(o.gh.maxRequests, 1)
+			if o.gh.maxRequests == 0 { // fewer requests than repositories: the last ones wait
+				outs = append(outs, repoOutcome{repo: repo, err: fmt.Errorf("%w: --max-requests %d leaves no request for %s; the next run continues", errPartial, saved.maxRequests, repo)})
+				continue
+			}
 		}
 		if saved.deadline > 0 {
 			rest := saved.deadline - time.Since(start)
