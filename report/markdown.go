@@ -182,3 +182,14 @@ func hours(h float64) string {
 	}
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2g", h), "0"), ".")
 }
+
+// WritePlanMarkdown writes the plan part of WriteMarkdown alone, under a heading naming the
+// plan's repository: its summary by kind and reason, the bytes it frees, what applying it costs
+// and what the keep sources read. `regtidy plan -o markdown` and the job summary of prune use it.
+func WritePlanMarkdown(w io.Writer, p *plan.Plan) error {
+	b := bufio.NewWriter(w)
+	f := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	f("# regtidy plan: %s\n", cell(p.Repository))
+	writePlanMarkdown(f, planPart(p))
+	return b.Flush()
+}

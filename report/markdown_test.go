@@ -161,3 +161,20 @@ func TestWriteHTMLData(t *testing.T) {
 		t.Errorf("table has %d tags, want 6", len(tags))
 	}
 }
+
+// The plan's Markdown alone names the repository and carries the plan section of the report's.
+func TestWritePlanMarkdownIsThePlanSection(t *testing.T) {
+	r, p := pageFixture()
+	var whole, alone strings.Builder
+	if err := WriteMarkdown(&whole, r, p, MarkdownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePlanMarkdown(&alone, p); err != nil {
+		t.Fatal(err)
+	}
+	head := "# regtidy plan: " + p.Repository + "\n"
+	section := strings.TrimPrefix(alone.String(), head)
+	if !strings.HasPrefix(alone.String(), head) || !strings.Contains(section, "## Plan") || !strings.HasSuffix(whole.String(), section) {
+		t.Errorf("plan markdown:\n%s\nis not the report's plan section:\n%s", alone.String(), whole.String())
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/plan"
 	"github.com/regtidy/regtidy/registry"
+	"github.com/regtidy/regtidy/report"
 	"github.com/spf13/cobra"
 )
 
@@ -88,7 +90,7 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 	}
 	pf.add(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "write the plan file here (with several repositories: a directory of plan files)")
-	o.addFormatFlag(cmd, "output", "o")
+	o.addFormatFlag(cmd, "output", "o", "markdown")
 	cmd.Flags().StringVar(&o.output, "format", "table", "result format (deprecated: use -o)")
 	cmd.Flags().MarkDeprecated("format", "use -o (--output), the result format flag of every command") //nolint:errcheck // the flag exists
 	return cmd
@@ -97,16 +99,16 @@ writes is what apply carries out; explain reads it. Nothing is deleted.`,
 // planOutput sorts out plan's output flags. -o is the result format, as in every command, and
 // --out the plan file; -o FILE, which named the plan file before, still does, with a warning.
 func (o *rootOptions) planOutput(cmd *cobra.Command, out *string) error {
-	if err := o.checkFormat(); err == nil {
+	if err := o.checkFormat("markdown"); err == nil {
 		return nil
 	}
 	if !cmd.Flags().Changed("output") {
-		return o.checkFormat()
+		return o.checkFormat("markdown")
 	}
 	if *out != "" {
-		return usageError(fmt.Errorf("-o %q: want table or json (the plan file is --out %s)", o.output, *out))
+		return usageError(fmt.Errorf("-o %q: want table, json or markdown (the plan file is --out %s)", o.output, *out))
 	}
-	fmt.Fprintf(o.stderr, "regtidy: plan -o FILE is deprecated: use --out %s (-o is the result format, table or json, as in every command)\n", o.output)
+	fmt.Fprintf(o.stderr, "regtidy: plan -o FILE is deprecated: use --out %s (-o is the result format, table, json or markdown, as in every command)\n", o.output)
 	*out, o.output = o.output, "table"
 	return nil
 }
@@ -140,8 +142,14 @@ func (o *rootOptions) makePlan(ctx context.Context, c *registry.Client, repo str
 // writePlanSummary writes what plan and prune show of a plan: its summary, then what each keep
 // source read.
 func (o *rootOptions) writePlanSummary(p *plan.Plan) error {
-	if o.output == "json" {
+	if err := o.summarize(func(w io.Writer) error { return report.WritePlanMarkdown(w, p) }); err != nil {
+		return err
+	}
+	switch o.output {
+	case "json":
 		return o.writeJSON(regtidy.SummaryOf(p))
+	case "markdown":
+		return report.WritePlanMarkdown(o.stdout, p)
 	}
 	return regtidy.WritePlanText(o.stdout, p)
 }

@@ -92,6 +92,11 @@ func TestPlanOutAndOutputFlags(t *testing.T) {
 		t.Error("-o json wrote a plan file named json")
 	}
 
+	out, _, err = runCLI(t, append(base, "-o", "markdown")...)
+	if err != nil || !strings.HasPrefix(out, "# regtidy plan: "+repo+"\n") || !strings.Contains(out, "## Plan") {
+		t.Errorf("plan -o markdown: %v\n%.500s", err, out)
+	}
+
 	old := filepath.Join(dir, "old.json")
 	_, stderr, err = runCLI(t, append(base, "-o", old)...)
 	if err != nil || !strings.Contains(stderr, "plan -o FILE is deprecated: use --out "+old) {
