@@ -242,7 +242,7 @@ func (a *applier) blockedWhy(it *applyItem) string {
 func (a *applier) protect(it *applyItem, why string) {
 	it.state = itemBlocked
 	a.res.Protected = append(a.res.Protected, Skip{ID: it.v.ID, Digest: it.v.Digest, Why: why})
-	a.log.Info("ghcr: leaving a planned delete alone", "digest", it.v.Digest, "why", why)
+	a.log.Warn("ghcr: a live tag reaches a planned delete: left alone", "digest", it.v.Digest, "why", why)
 }
 
 // hold leaves alone the children (and their children) of a version that stays, unless they are
@@ -388,7 +388,7 @@ func (a *applier) settle(ctx context.Context, d deleteDone) {
 		it.state = itemBlocked
 		a.res.Undeletable = append(a.res.Undeletable, Refusal{ID: it.v.ID, Digest: it.v.Digest, Reason: ue.Reason, Message: ue.Message})
 		a.refused(DeleteResult{Version: it.v, Outcome: OutcomeUndeletable, Reason: ue.Reason, Message: ue.Message, At: d.at})
-		a.log.Info("ghcr: version cannot be deleted; recorded, later runs skip it", "id", it.v.ID, "digest", it.v.Digest, "reason", ue.Reason)
+		a.log.Warn("ghcr: GitHub refuses to delete this version; recorded, later runs skip it", "id", it.v.ID, "digest", it.v.Digest, "reason", ue.Reason)
 	case errors.Is(d.err, ErrBudgetSpent), errors.Is(d.err, registry.ErrUnauthorized):
 		it.state = itemStopped
 		if a.stopErr == nil {
