@@ -301,7 +301,8 @@ func saveDir(t *testing.T, dir string) (restore func()) {
 func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"report"},
-		{"report", "a", "b"},
+		{"explain", "plan.json"},
+		{"report", "127.0.0.1:1/a", "127.0.0.1:1/b", "--html", "r.html"},
 		{"report", "--no-such-flag", "x"},
 		{"plan", "127.0.0.1:1/r", "--policy", "p.yaml", "--mode", "sideways"},
 		{"report", "127.0.0.1:1/r", "-o", "xml"},
