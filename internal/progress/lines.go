@@ -20,8 +20,10 @@ const DefaultInterval = 10 * time.Second
 //
 //	regtidy: apply: 1,234 of 5,000 (24%), 41.2/s, about 1m32s left; REST budget: 812 left
 //
-// Each running phase gets a line every Interval (the first one Interval after it started) and a
-// last line when it completes, if it ran long enough to have had a line. Safe for concurrent use.
+// Each running phase gets a line every Interval (the first one Interval after it started), even
+// when it did not move (a rate-limit wait), and a last line when it completes, if it ran long
+// enough to have had a line. A phase of unknown total (a listing) gets a line only when it moved
+// since its last one: it cannot tell that it ended. Safe for concurrent use.
 type Lines struct {
 	w        io.Writer
 	interval time.Duration
@@ -38,6 +40,7 @@ type Lines struct {
 type phase struct {
 	start, last time.Time
 	done, total int
+	printedDone int // done at the last line
 	printed     bool
 	finished    bool
 }
@@ -112,7 +115,9 @@ func (l *Lines) Tick() {
 	defer l.mu.Unlock()
 	for _, name := range l.order {
 		p := l.phases[name]
-		if !p.finished && now.Sub(p.last) >= l.interval {
+		// A phase of unknown total cannot say it finished: it gets a line only when it moved.
+		stalled := p.total == 0 && p.printed && p.done == p.printedDone
+		if !p.finished && !stalled && now.Sub(p.last) >= l.interval {
 			l.writeLocked(name, p, now)
 		}
 	}
@@ -128,7 +133,7 @@ func (l *Lines) Wait() {
 }
 
 func (l *Lines) writeLocked(name string, p *phase, now time.Time) {
-	p.last, p.printed = now, true
+	p.last, p.printed, p.printedDone = now, true, p.done
 	var b strings.Builder
 	fmt.Fprintf(&b, "regtidy: %s: %s", name, units.Count(p.done))
 	if p.total > 0 {

@@ -65,6 +65,13 @@ func TestLinesShortPhasesAndUnknownTotals(t *testing.T) {
 	if got, want := b.String(), "regtidy: list: 300, 25.0/s\n"; got != want {
 		t.Errorf("lines %q, want %q", got, want)
 	}
+	// The listing ended (its total was never known) and the next phase runs: no more list lines.
+	l.Update("resolve2", 0, 1000)
+	c.advance(10 * time.Second)
+	l.Tick()
+	if got := b.String(); strings.Count(got, "list:") != 1 {
+		t.Errorf("a finished phase of unknown total went on printing:\n%s", got)
+	}
 }
 
 // With the real clock, Lines ticks by itself and stops on Wait.
