@@ -127,7 +127,7 @@ func hourlyBudget(asked int, rl ghcr.RateLimit) int {
 }
 
 // ExpandRepositories returns the repositories repos name, in order, without repeats: a GitHub
-// Container Registry repository whose package name holds a glob ("ghcr.io/OWNER/eval-*") names
+// Container Registry repository whose package name holds a glob ("HOST/OWNER/eval-*") names
 // every container package of its owner that matches, listed through the REST API (one request a
 // hundred packages); every other one names itself. A pattern that matches nothing is an error.
 func ExpandRepositories(ctx context.Context, repos []string, o Options) ([]string, error) {

@@ -133,14 +133,14 @@ func newPruneCmd(o *rootOptions) *cobra.Command {
 		Short: "Plan and apply in one step, for schedules; a dry run unless --yes",
 		Long: `prune plans each repository with the policy and applies the plan, one repository after the
 other: a dry run unless --yes. A glob in a GitHub Container Registry package name
-(ghcr.io/OWNER/eval-*) takes every matching package of the owner. The REST budgets are shared:
+(HOST/OWNER/eval-*) takes every matching package of the owner. The REST budgets are shared:
 each repository gets an equal share of --max-requests and of what is left of --deadline; with
 several repositories --state is a directory (or bucket prefix) of one state file per package and
 --out a directory of one plan file per repository. Inside GitHub Actions the totals are step
 outputs (deleted, failed, remaining, bytes-freed) and a table goes to the job summary.`,
 		Example: `  regtidy prune ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml          # shows what it would do
   regtidy prune ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml --yes    # does it
-  regtidy prune 'ghcr.io/openhands/eval-*' --policy examples/openhands.yaml --yes --state states/ --out plans/`,
+  regtidy prune 'HOST/openhands/eval-*' --policy examples/openhands.yaml --yes --state states/ --out plans/`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.checkFormat(); err != nil {

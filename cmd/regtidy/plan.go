@@ -42,7 +42,7 @@ func newPlanCmd(o *rootOptions) *cobra.Command {
 and decides for every manifest whether it is kept or deleted, with the reasons. The plan file it
 writes is what apply carries out; explain reads it. Nothing is deleted.`,
 		Example: `  regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml --out plan.json
-  regtidy plan ghcr.io/openhands/eval-agent-server --policy examples/openhands.yaml -o json   # the summary as JSON
+  regtidy plan HOST/openhands/eval-agent-server --policy examples/openhands.yaml -o json   # the summary as JSON
   regtidy explain plan.json 1a2b3c4-gaia-binary`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
