@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // Cache is a content-addressed store of manifest and config bytes on disk. Manifests are
@@ -173,12 +172,12 @@ func (c *Cache) scan(off int64) (int64, error) {
 // other processes' indexes that the cut removes read as corrupt there (every read is checked
 // against its digest), so they are fetched again.
 func (c *Cache) repair(end int64) error {
-	fd := int(c.f.Fd())
-	if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
+	unlock, err := lockFile(c.f)
+	if err != nil {
 		return fmt.Errorf("manifest cache: lock: %w", err)
 	}
-	defer syscall.Flock(fd, syscall.LOCK_UN) //nolint:errcheck // unlock of a held lock
-	end, err := c.scan(end)
+	defer unlock()
+	end, err = c.scan(end)
 	if err != nil {
 		return err
 	}
@@ -270,11 +269,11 @@ func (c *Cache) Put(digest, mediaType string, raw []byte) error {
 	if _, ok := c.index.get(key); ok {
 		return nil
 	}
-	fd := int(c.f.Fd())
-	if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
+	unlock, err := lockFile(c.f)
+	if err != nil {
 		return fmt.Errorf("manifest cache: lock: %w", err)
 	}
-	defer syscall.Flock(fd, syscall.LOCK_UN) //nolint:errcheck // unlock of a held lock
+	defer unlock()
 	st, err := c.f.Stat()
 	if err != nil {
 		return fmt.Errorf("manifest cache: %w", err)
