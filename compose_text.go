@@ -2,6 +2,7 @@ package regtidy
 
 import (
 	"fmt"
+	"github.com/regtidy/regtidy/internal/units"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -25,7 +26,7 @@ func WriteComposeText(w io.Writer, rep *compose.Report, dryRun bool) error {
 				if wr.From != "" {
 					from = "  from " + wr.From
 				}
-				fmt.Fprintf(w, "  %-8s %s %10s%s\n", wr.Kind, wr.Digest, composeBytes(wr.Size), from)
+				fmt.Fprintf(w, "  %-8s %s %10s%s\n", wr.Kind, wr.Digest, units.Bytes(wr.Size), from)
 			}
 		}
 	} else {
@@ -46,7 +47,7 @@ func WriteComposeText(w io.Writer, rep *compose.Report, dryRun bool) error {
 	fmt.Fprintf(w, "\n%d images: %d composed, %d unchanged, %d planned, %d failed (%d platform images) in %s\n",
 		s.Images, s.Composed, s.Unchanged, s.Planned, s.Failed, s.Platforms, s.Elapsed.Round(time.Millisecond))
 	if dryRun {
-		fmt.Fprintf(w, "dry run: nothing pushed; a full rebuild would push %s\n", composeBytes(s.BytesFullRebuild))
+		fmt.Fprintf(w, "dry run: nothing pushed; a full rebuild would push %s\n", units.Bytes(s.BytesFullRebuild))
 	} else {
 		ratio := 0.0
 		if s.BytesFullRebuild > 0 {
@@ -54,7 +55,7 @@ func WriteComposeText(w io.Writer, rep *compose.Report, dryRun bool) error {
 		}
 		fmt.Fprintf(w, "layer %s sent %d time(s)\n", s.Layer, s.LayerUploads)
 		fmt.Fprintf(w, "uploaded %s; a full rebuild would push %s (%.4f%%)\n",
-			composeBytes(s.BytesUploaded), composeBytes(s.BytesFullRebuild), ratio)
+			units.Bytes(s.BytesUploaded), units.Bytes(s.BytesFullRebuild), ratio)
 	}
 	perImage := 0.0
 	if s.Images > 0 {
@@ -62,18 +63,4 @@ func WriteComposeText(w io.Writer, rep *compose.Report, dryRun bool) error {
 	}
 	_, err := fmt.Fprintf(w, "%d requests (%.1f per image)\n", s.Requests, perImage)
 	return err
-}
-
-// composeBytes renders n with a binary unit.
-func composeBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
