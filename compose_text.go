@@ -2,13 +2,13 @@ package regtidy
 
 import (
 	"fmt"
-	"github.com/regtidy/regtidy/internal/units"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/regtidy/regtidy/compose"
+	"github.com/regtidy/regtidy/internal/units"
 )
 
 // WriteComposeText writes a compose report as the regtidy command shows it: one line per image
