@@ -119,8 +119,11 @@ func applyPlan(ctx context.Context, p *plan.Plan, o *ApplyOptions) (*ApplyResult
 		if out.GHCR == nil {
 			return nil, err
 		}
-		if err == nil && out.GHCR.Partial() {
+		switch {
+		case err == nil && out.GHCR.Partial():
 			err = fmt.Errorf("%w: %d versions left; run the same command again to continue", ErrPartial, out.GHCR.Remaining)
+		case err == nil && len(out.GHCR.Undeletable) > 0:
+			err = fmt.Errorf("%w: GitHub refused to delete %d versions; they are recorded in the state, and later runs skip them and report them", ErrPartial, len(out.GHCR.Undeletable))
 		}
 		return out, err
 	}

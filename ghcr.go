@@ -31,8 +31,16 @@ type GHCROptions struct {
 	// limit, as GitHub's X-RateLimit-Limit header says: 5,000 for a personal token, 1,000 for
 	// GITHUB_TOKEN). A plan's cost in hours is counted at this rate.
 	Hourly int
-	// Pace is the most deletes a minute (0: as fast as GitHub's limits allow).
+	// Pace is the most deletes and restores a minute. 0 means one a second, one at a time, as
+	// GitHub's REST best practices ask; with FastPace, the secondary limit's ceiling.
 	Pace float64
+	// FastPace lets deletes and restores run concurrently and faster than one a second, up to
+	// GitHub's documented secondary limit (180 DELETEs a minute), backing off at the first
+	// secondary-limit answer. GitHub may tighten its secondary limits without notice.
+	FastPace bool
+	// PushGrace, if set, is how young an untagged version no tag reaches may be and still be
+	// kept as a push in progress (rule push-grace); nil means ghcr.PushGrace, an hour.
+	PushGrace *time.Duration
 	// MaxRequests stops cleanly after this many REST requests (0: no limit).
 	MaxRequests int
 	// Deadline stops cleanly after this long (0: no limit).
@@ -81,6 +89,12 @@ func openGHCRClient(o *Options, repo string) (*ghcr.Client, error) {
 	}
 	if g.Pace > 0 {
 		opts = append(opts, ghcr.WithPace(g.Pace))
+	}
+	if g.FastPace {
+		opts = append(opts, ghcr.WithFastPace(true))
+	}
+	if g.PushGrace != nil {
+		opts = append(opts, ghcr.WithPushGrace(*g.PushGrace))
 	}
 	if g.Hourly > 0 {
 		opts = append(opts, ghcr.WithHourlyBudget(g.Hourly))

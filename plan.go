@@ -93,7 +93,7 @@ func makePlan(ctx context.Context, opt *PlanOptions, repo string) (*plan.Plan, e
 	}
 	p.CreatedAt = time.Now().UTC()
 	if l.ghcr != nil {
-		p.Cost = ghcr.PlanCost(p, l.ghcr.state, hourlyBudget(opt.GHCR.Hourly, l.ghcr.rest.RateLimit()))
+		p.Cost = ghcr.PlanCost(p, l.ghcr.state, l.ghcr.rest.Rate(hourlyBudget(opt.GHCR.Hourly, l.ghcr.rest.RateLimit())))
 		p.Cost.Requested = string(plan.ModeVersion)
 		return p, nil
 	}

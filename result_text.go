@@ -56,11 +56,17 @@ func writeGHCRApply(w io.Writer, r *ghcr.ApplyResult, journal string) error {
 		verb = "would delete"
 	}
 	fmt.Fprintf(w, "%s: %s %d of %d planned package versions (%d REST requests)\n", r.Repository, verb, len(r.Deleted), r.Planned, r.Requests)
-	if n := len(r.Gone) + r.DoneBefore; n > 0 {
-		fmt.Fprintf(w, "already gone or done by an earlier run: %d\n", n)
+	if n := len(r.Gone); n > 0 {
+		fmt.Fprintf(w, "already gone (404, deleted by someone else or a run whose state was lost): %d\n", n)
+	}
+	if r.DoneBefore > 0 {
+		fmt.Fprintf(w, "deleted by an earlier run (the state records it): %d\n", r.DoneBefore)
 	}
 	for _, u := range r.Undeletable {
-		fmt.Fprintf(w, "GitHub refuses to delete version %d (%s): %s; recorded, later runs skip it\n", u.ID, short(u.Digest), u.Reason)
+		fmt.Fprintf(w, "REFUSED: GitHub refuses to delete version %d (%s): %s; recorded, later runs skip it\n", u.ID, short(u.Digest), u.Reason)
+	}
+	if r.RefusedBefore > 0 {
+		fmt.Fprintf(w, "refused: %d versions GitHub refused to delete in earlier runs stay (the state records why: over 5,000 downloads, the last tagged version, or no admin rights); skipped without a request\n", r.RefusedBefore)
 	}
 	if n := len(r.Protected) + len(r.Held); n > 0 {
 		fmt.Fprintf(w, "kept after all: %d versions a kept tag now reaches, or whose parent could not be deleted\n", n)

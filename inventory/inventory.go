@@ -154,6 +154,9 @@ type Version struct {
 	Tags      []string  `json:"tags,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Withheld marks an untagged version no tag reaches that was created too shortly before the
+	// listing to judge (a push may be uploading the index that will list it): a policy keeps it.
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 // Inventory is one repository as listed at one moment.

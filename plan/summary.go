@@ -10,6 +10,10 @@ import (
 	"github.com/regtidy/regtidy/internal/units"
 )
 
+// RulePushGrace is the rule that keeps a registry version too young to judge (see
+// inventory.Version's Withheld); the policy package makes such decisions.
+const RulePushGrace = "push-grace"
+
 // WriteSummary writes a plan's summary for a terminal: per kind, what is kept and deleted; the
 // rules that decided most; the bytes freed; and what carrying it out costs.
 func (p *Plan) WriteSummary(w io.Writer) error {
@@ -35,6 +39,11 @@ func (p *Plan) WriteSummary(w io.Writer) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+	}
+	for _, r := range s.TopReasons {
+		if r.Rule == RulePushGrace {
+			fmt.Fprintf(w, "\nWithheld: %d untagged versions created within the push grace before the listing are kept (a push may be in progress); a later run judges them.\n", r.Count)
 		}
 	}
 	c := p.Cost

@@ -20,6 +20,9 @@ const (
 	RuleUnknownKind = "unknown-kind"
 	// RuleNoRule keeps a tag (or orphan) of a kind the policy has no rule for.
 	RuleNoRule = "no-rule"
+	// RulePushGrace keeps an untagged registry version too young to judge (inventory.Version's
+	// Withheld): a push may still be uploading the index that will list it.
+	RulePushGrace = plan.RulePushGrace
 	// RuleChildOfKept keeps a manifest a kept index lists.
 	RuleChildOfKept = "child-of-kept"
 	// RuleReferrerOfKept keeps a referrer of a kept manifest.
@@ -260,6 +263,12 @@ func (e *evaluator) judgeItems() {
 // judge applies an item's rule, or the default for a kind without one. Details of deletes are
 // shared through arena: the images of one commit all fail for the same reasons.
 func (e *evaluator) judge(it *item, arena *reasonArena) verdict {
+	if it.kind == KindUntagged && e.g.versions != nil {
+		if v := e.g.versions[it.id]; v != nil && v.Withheld {
+			return verdict{kept: true, reasons: []plan.Reason{{Rule: RulePushGrace, Kind: it.kind,
+				Detail: "untagged version created " + v.CreatedAt.UTC().Format(time.RFC3339) + ", within the push grace before the listing: a push may still be in progress"}}}
+		}
+	}
 	rule := e.pol.Rule(it.kind)
 	if rule == nil {
 		switch {

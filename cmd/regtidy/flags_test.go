@@ -35,8 +35,10 @@ func TestNumericFlagsOutOfRangeAreUsageErrors(t *testing.T) {
 		{"--pace", []string{"apply", missing, "--pace", "-1"}},
 		{"--pace", []string{"apply", missing, "--pace", "NaN"}},
 		{"--pace", []string{"apply", missing, "--pace", "+Inf"}},
+		{"--pace", []string{"apply", missing, "--pace", "quick"}},
 		{"--deadline", []string{"undo", missing, "--deadline", "-1m"}},
 		{"--max-requests", []string{"undo", missing, "--max-requests", "-7"}},
+		{"--push-grace", []string{"apply", missing, "--push-grace", "-1h"}},
 	} {
 		_, _, err := runCLI(t, tc.args...)
 		if got := exitCode(err); got != exitUsage || !strings.Contains(err.Error(), tc.flag) {
@@ -47,6 +49,8 @@ func TestNumericFlagsOutOfRangeAreUsageErrors(t *testing.T) {
 		{"apply", missing, "--max-deletes", "0", "--delete-concurrency", "1", "--concurrency", "1"},
 		{"apply", missing, "--deadline", "0s", "--max-requests", "0", "--pace", "0", "--hourly-budget", "0"},
 		{"apply", missing, "--deadline", "2h", "--max-requests", "900", "--pace", "30"},
+		{"apply", missing, "--pace", "fast"},
+		{"apply", missing, "--pace", "github"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if errors.Is(err, errUsage) || exitCode(err) != exitError {

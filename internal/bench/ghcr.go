@@ -301,7 +301,7 @@ func budgetRuns(ctx context.Context, sh *shape, keep int) (runsResult, error) {
 	r.firstList, r.firstListFake = sync.Requests, clock.Now().Sub(epoch)
 
 	p := sh.plan(st, len(sh.commits)-keep)
-	p.Cost = ghcr.PlanCost(p, st, ghcr.HourlyPersonalToken)
+	p.Cost = ghcr.PlanCost(p, st, ghcr.Rate{Hourly: ghcr.HourlyPersonalToken})
 	r.estimate = p.Cost.Requests
 	t0 := clock.Now()
 	res, err := ghcr.Apply(ctx, p, &versionTags{e: e}, c, st, ghcr.ApplyOptions{RecheckEvery: time.Hour, Journal: io.Discard})

@@ -31,6 +31,8 @@ func main() {
 		err = benchReport(ctx, os.Args[2:])
 	case "ghcr":
 		err = benchGHCR(ctx, os.Args[2:])
+	case "ghcr-nights":
+		err = benchNights(ctx, os.Args[2:])
 	case "serve":
 		err = benchServe(ctx, os.Args[2:])
 	case "memory":
@@ -47,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bench report|ghcr|serve|memory [flags]")
+	fmt.Fprintln(os.Stderr, "usage: bench report|ghcr|ghcr-nights|serve|memory|peak [flags]")
 	os.Exit(2)
 }
 

@@ -50,6 +50,10 @@ const (
 	Status429           Kind = "429"
 	Status503RetryAfter Kind = "503+retry-after"
 	Status429RetryAfter Kind = "429+retry-after"
+	// Status500After lets the registry carry the request out, then answers 500 in place of its
+	// answer: a DELETE that took effect though the server said it failed. Not in
+	// NetworkAndServer (a 500 that lies is rarer than a lost answer); name it in Options.Kinds.
+	Status500After Kind = "500-after"
 	// Slow waits Options.SlowDelay, then passes the request on.
 	Slow Kind = "slow"
 	// EmptyTags answers a tag listing (GET .../tags/list) with 200, {"tags": []} and no Link
@@ -205,6 +209,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ResetAfter:
 		p.next.ServeHTTP(httptest.NewRecorder(), r)
 		hangUp(w)
+	case Status500After:
+		p.next.ServeHTTP(httptest.NewRecorder(), r)
+		http.Error(w, `{"message":"Server Error (injected after the request took effect)"}`, http.StatusInternalServerError)
 	case Stall:
 		t := time.NewTimer(p.opt.StallMax)
 		defer t.Stop()

@@ -38,6 +38,12 @@ type EndpointStats struct {
 	// PrimaryLimited, SecondaryLimited and Injected count answers over the primary limit, over the
 	// secondary limit (points or concurrency), and injected 500s.
 	PrimaryLimited, SecondaryLimited, Injected int
+	// PeakInFlight is the most requests to the endpoint in flight at once.
+	PeakInFlight int
+	// MinGap is the shortest time, on the emulator's clock, between the arrivals of two
+	// consecutive requests to the endpoint (0 until the second). GitHub asks clients making many
+	// mutating requests to wait at least a second between them.
+	MinGap time.Duration
 }
 
 // Total sums the requests of every REST endpoint.
@@ -79,6 +85,8 @@ func (e *Emulator) ResetStats() {
 type endpointStats struct {
 	EndpointStats
 	accepted, asked window
+	inflight        int
+	lastArrival     time.Time
 }
 
 func (e *Emulator) statsLocked(endpoint string) *endpointStats {

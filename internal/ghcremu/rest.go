@@ -101,6 +101,13 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	es := e.statsLocked(rt.endpoint)
 	es.Requests++
+	now := e.opts.Clock()
+	if gap := now.Sub(es.lastArrival); !es.lastArrival.IsZero() && (es.Requests == 2 || gap < es.MinGap) {
+		es.MinGap = gap
+	}
+	es.lastArrival = now
+	es.inflight++
+	es.PeakInFlight = max(es.PeakInFlight, es.inflight)
 	e.inflight++
 	e.peak = max(e.peak, e.inflight)
 	latency := e.opts.Latency
@@ -108,7 +115,9 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		e.mu.Lock()
 		e.inflight--
-		e.statsLocked(rt.endpoint).Status[sw.code()]++
+		es := e.statsLocked(rt.endpoint)
+		es.inflight--
+		es.Status[sw.code()]++
 		e.mu.Unlock()
 	}()
 	if err := sleep(r.Context(), latency); err != nil {

@@ -87,7 +87,7 @@ func (g *ghcrRun) plan(ctx context.Context, c *planCase, rest *ghcr.Client) (*pl
 	if err != nil {
 		return nil, err
 	}
-	p.Cost = ghcr.PlanCost(p, st, ghcr.HourlyPersonalToken)
+	p.Cost = ghcr.PlanCost(p, st, ghcr.Rate{Hourly: ghcr.HourlyPersonalToken})
 	return p, nil
 }
 

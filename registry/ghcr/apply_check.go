@@ -16,6 +16,17 @@ import (
 // Apply deletes nothing it has not checked, so it stops.
 var ErrCheck = errors.New("re-check of the live tags failed")
 
+// anyToDelete reports whether a planned version may need a DELETE: one with an id that the state
+// does not record as deleted or refused. Without one the run sends no request at all.
+func (a *applier) anyToDelete() bool {
+	for _, it := range a.items {
+		if it.v.ID != 0 && !a.st.Skip(it.v.ID) {
+			return true
+		}
+	}
+	return false
+}
+
 // check resolves the live tags before the first delete and records what they protect; it refuses
 // a plan most of whose deleted tags are missing for no reason the state or journal records.
 func (a *applier) check(ctx context.Context) error {
@@ -123,6 +134,9 @@ func (a *applier) liveProtected(ctx context.Context) (map[string]string, error) 
 	prot := map[string]string{}
 	for i, t := range names {
 		d := digests[i]
+		if d != "" {
+			a.st.MoveTag(t, d) // a kept tag retagged onto an old version: the next inventory knows
+		}
 		if d == "" || a.kept[d] {
 			continue
 		}

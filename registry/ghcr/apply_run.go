@@ -291,7 +291,7 @@ func (a *applier) next() *applyItem {
 // the journal fails. It is the only goroutine touching the items and the state; deletes run in
 // their own goroutines, up to the client's concurrency, and report back on a channel.
 func (a *applier) run(ctx context.Context) {
-	limit := a.c.concurrency
+	limit := a.c.pacer.inflight()
 	results := make(chan deleteDone, limit)
 	inflight := 0
 	for {
@@ -329,7 +329,7 @@ func (a *applier) canLaunch(ctx context.Context) bool {
 // cancelled, journal failure), with the reason recorded.
 func (a *applier) launch(ctx context.Context, it *applyItem, results chan<- deleteDone) bool {
 	if a.eng.Take(1) == 0 {
-		a.stopErr = fmt.Errorf("%w: %d deletes sent, the most this run may send", ErrBudgetSpent, a.opt.MaxDeletes)
+		a.stopErr = fmt.Errorf("%w: %d deletes sent, the most this run may send", errDeleteCap, a.opt.MaxDeletes)
 		return false
 	}
 	if a.opt.DryRun {
@@ -340,13 +340,6 @@ func (a *applier) launch(ctx context.Context, it *applyItem, results chan<- dele
 	if err := a.c.budget.check(a.now()); err != nil {
 		a.eng.Give(1)
 		a.stopErr = err
-		return false
-	}
-	if err := a.c.pacer.wait(ctx, a.c); err != nil {
-		a.eng.Give(1)
-		if ctx.Err() == nil {
-			a.stopErr = err
-		}
 		return false
 	}
 	if err := a.journalIntent(it); err != nil {

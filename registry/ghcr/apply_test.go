@@ -16,6 +16,7 @@ import (
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
+	"github.com/regtidy/regtidy/policy"
 )
 
 func TestApplyDeletesExactlyThePlannedVersions(t *testing.T) {
@@ -56,6 +57,10 @@ func TestApplyDeletesExactlyThePlannedVersions(t *testing.T) {
 	}
 	if stats.Withheld != 1 || stats.Unlisted != 0 || !stats.Sync.Full || !stats.Sync.Complete {
 		t.Errorf("inventory stats %+v: want the fresh orphan withheld, everything listed", stats)
+	}
+	// The withheld version is in the plan, kept for its push grace, where explain finds it.
+	if d, ok := p.Find(fresh); !ok || d.Action != plan.Keep || len(d.Reasons) != 1 || d.Reasons[0].Rule != policy.RulePushGrace {
+		t.Errorf("decision of the fresh orphan: %+v, want kept by %s", d, policy.RulePushGrace)
 	}
 	if p.Cost.Mode != "version" || p.Cost.Deletes != len(want) {
 		t.Errorf("cost %+v: want %d version deletes", p.Cost, len(want))

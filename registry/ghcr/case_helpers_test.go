@@ -217,7 +217,7 @@ func (g *ghcrCase) makePlan(t *testing.T, r nightly, opt inventory.BuildOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Cost = PlanCost(p, r.st, HourlyPersonalToken)
+	p.Cost = PlanCost(p, r.st, Rate{Hourly: HourlyPersonalToken})
 	if err := r.st.Save(t.Context(), g.statePath, g.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func evaluate(g *ghcrCase, t *testing.T, inv *inventory.Inventory) (*plan.Plan, 
 	if err != nil {
 		return nil, err
 	}
-	p.Cost = PlanCost(p, nil, HourlyPersonalToken)
+	p.Cost = PlanCost(p, nil, Rate{Hourly: HourlyPersonalToken})
 	return p, nil
 }
 

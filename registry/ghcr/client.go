@@ -68,6 +68,14 @@ var (
 	// ErrBudgetSpent: the request budget (WithMaxRequests), the deadline (WithDeadline) or the
 	// token's rate limit (beyond WithMaxWait) is spent. Work done so far is kept; run again later.
 	ErrBudgetSpent = errors.New("request budget spent")
+	// ErrDeadline: the deadline (WithDeadline) has come, or comes before a wait would end. It
+	// matches ErrBudgetSpent too.
+	ErrDeadline error = stopCause("deadline")
+	// ErrRateLimited: the token's rate limit holds for longer than the client may wait
+	// (WithMaxWait, the retries of a secondary limit). It matches ErrBudgetSpent too.
+	ErrRateLimited error = stopCause("rate limit")
+	// errDeleteCap: the run sent the most deletes it may (ApplyOptions.MaxDeletes).
+	errDeleteCap error = stopCause("delete cap")
 	// ErrUndeletable: GitHub refuses to delete this version (see UndeletableError).
 	ErrUndeletable = errors.New("version cannot be deleted")
 	// ErrNoToken: no GitHub token was given or found in the environment.
@@ -100,6 +108,8 @@ type Client struct {
 	maxRetries  int
 	maxWait     time.Duration
 	pace        float64
+	fastPace    bool
+	pushGrace   time.Duration
 
 	kindMu sync.Mutex
 	kind   OwnerKind
@@ -158,9 +168,28 @@ func WithMaxRetries(n int) Option { return func(c *Client) { c.maxRetries = n } 
 // WithPointsPerMinute sets the secondary limit the client keeps under, per endpoint. The default is 900.
 func WithPointsPerMinute(n int) Option { return func(c *Client) { c.points.ceiling = n } }
 
-// WithPace caps deletes and restores per minute (--pace). The default, 0, is the secondary
-// ceiling: points per minute / 5 (180 a minute).
+// WithPace caps deletes and restores per minute (--pace N). The default, 0, is one a second
+// (60 a minute), or with WithFastPace the secondary limit's ceiling: points per minute / 5 (180 a
+// minute).
 func WithPace(perMinute float64) Option { return func(c *Client) { c.pace = perMinute } }
+
+// WithFastPace lets deletes and restores run concurrently (up to WithConcurrency, at most 100)
+// and faster than one a second, up to the secondary limit's ceiling (--pace fast). GitHub asks
+// clients that send many mutating requests to send them one at a time, a second apart, and may
+// tighten its secondary limits without notice: a fast run halves its pace at the first
+// secondary-limit answer and waits as the answer says. The default is serial, a second apart.
+func WithFastPace(fast bool) Option { return func(c *Client) { c.fastPace = fast } }
+
+// WithPushGrace sets BuildInventory's push grace (--push-grace): untagged versions no tag reaches
+// that were created less than d before the listing are withheld from judgement, and kept. The
+// default is PushGrace, an hour; a negative d is the default.
+func WithPushGrace(d time.Duration) Option {
+	return func(c *Client) {
+		if d >= 0 {
+			c.pushGrace = d
+		}
+	}
+}
 
 // WithHourlyBudget lowers the requests the client takes from the token's primary limit to n a
 // window (--hourly-budget): the token's own limit, as every answer's X-RateLimit-Limit says
@@ -199,6 +228,7 @@ func New(repo string, opts ...Option) (*Client, error) {
 		maxRetries:  DefaultMaxRetries,
 		maxWait:     DefaultMaxWait,
 		points:      pointsLimiter{ceiling: DefaultPointsPerMinute},
+		pushGrace:   PushGrace,
 	}
 	for _, o := range opts {
 		o(c)
@@ -212,7 +242,7 @@ func New(repo string, opts ...Option) (*Client, error) {
 	c.concurrency = max(c.concurrency, 1)
 	c.maxRetries = max(c.maxRetries, 0)
 	c.points.ceiling = max(c.points.ceiling, PointsMutation)
-	c.pacer.init(c.pace, float64(c.points.ceiling)/PointsMutation)
+	c.pacer.init(c.pace, float64(c.points.ceiling)/PointsMutation, c.fastPace, c.concurrency)
 	return c, nil
 }
 
@@ -300,6 +330,9 @@ type APIError struct {
 	Status           int
 	Message          string
 	DocumentationURL string
+	// AfterFailure is set when an earlier attempt of the same request got a 5xx or no answer:
+	// that attempt may have taken effect (a DELETE answered 404 on its retry did).
+	AfterFailure bool
 }
 
 // Error formats the method, URL, status and GitHub's message.
@@ -349,6 +382,8 @@ type response struct {
 // outlasts the retries, the longest wait or the deadline as ErrBudgetSpent.
 func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 	fails, limited, primary := 0, 0, 0
+	// failedBefore is set once an attempt got a 5xx or no answer: it may have taken effect.
+	failedBefore := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -359,18 +394,30 @@ func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 		if err := c.waitPrimary(ctx); err != nil {
 			return nil, err
 		}
+		done := func() {}
+		if rq.points() == PointsMutation {
+			release, err := c.pacer.start(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			done = release
+		}
 		ev, err := c.points.acquire(ctx, c, rq.endpoint, rq.points())
 		if err != nil {
+			done()
 			return nil, err
 		}
 		if err := c.budget.spend(c.now()); err != nil {
+			done()
 			return nil, err
 		}
 		c.limits.consume()
 		c.count(func(s *Stats) { s.Requests++; s.ByEndpoint[rq.endpoint]++ })
 		resp, err := c.send(ctx, rq)
 		c.points.settle(rq.endpoint, ev, c.now())
+		done()
 		if err != nil {
+			failedBefore = true
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -390,14 +437,14 @@ func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 		switch limitKind(resp, apiErr.Message) {
 		case primaryLimit:
 			if primary++; primary > 2 {
-				return nil, fmt.Errorf("%w: %w", ErrBudgetSpent, apiErr)
+				return nil, fmt.Errorf("%w: %w", ErrRateLimited, apiErr)
 			}
 			c.limits.exhaust(resp.header)
 			continue
 		case secondaryLimit:
 			c.count(func(s *Stats) { s.SecondaryLimited++ })
 			if limited++; limited > c.maxRetries {
-				return nil, fmt.Errorf("%w: the secondary rate limit persists after %d waits: %w", ErrBudgetSpent, c.maxRetries, apiErr)
+				return nil, fmt.Errorf("%w: the secondary rate limit persists after %d waits: %w", ErrRateLimited, c.maxRetries, apiErr)
 			}
 			d := secondaryWait(resp.header, limited)
 			c.log.Warn("ghcr: secondary rate limit", "endpoint", rq.endpoint, "wait", d)
@@ -408,7 +455,9 @@ func (c *Client) do(ctx context.Context, rq request) (*response, error) {
 			}
 			continue
 		}
+		apiErr.AfterFailure = failedBefore
 		if resp.status >= 500 {
+			failedBefore = true
 			if fails++; fails > c.maxRetries {
 				return nil, apiErr
 			}
@@ -471,12 +520,12 @@ func (c *Client) wait(ctx context.Context, d time.Duration, why string) error {
 	}
 	now := c.now()
 	if dl := c.budget.deadline; !dl.IsZero() && now.Add(d).After(dl) {
-		return fmt.Errorf("%w: the deadline %s comes before the end of a %s wait (%s)",
-			ErrBudgetSpent, dl.Format(time.RFC3339), why, d.Round(time.Second))
+		return fmt.Errorf("%w %s comes before the end of a %s wait (%s)",
+			ErrDeadline, dl.Format(time.RFC3339), why, d.Round(time.Second))
 	}
 	if d > c.maxWait {
 		return fmt.Errorf("%w: a %s wait of %s is longer than the longest allowed, %s",
-			ErrBudgetSpent, why, d.Round(time.Second), c.maxWait)
+			ErrRateLimited, why, d.Round(time.Second), c.maxWait)
 	}
 	c.count(func(s *Stats) { s.Waited += d })
 	return c.sleep(ctx, d)
@@ -534,6 +583,16 @@ func secondaryWait(h http.Header, n int) time.Duration {
 	}
 	return min(time.Minute<<(n-1), 15*time.Minute)
 }
+
+// stopCause is a reason to stop that matches ErrBudgetSpent: the run did part of its work and the
+// next one continues.
+type stopCause string
+
+// Error returns the cause's name.
+func (e stopCause) Error() string { return string(e) }
+
+// Is reports whether target is ErrBudgetSpent.
+func (e stopCause) Is(target error) bool { return target == ErrBudgetSpent }
 
 func realSleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -103,9 +103,6 @@ func (s DeleteSummary) Done() int { return s.Deleted + s.Gone + s.Undeletable + 
 // wrapping registry.ErrNotFound when the version is already gone, an *UndeletableError when GitHub
 // refuses, and ErrBudgetSpent when the budget is spent.
 func (c *Client) DeleteVersion(ctx context.Context, id int64) error {
-	if err := c.pacer.wait(ctx, c); err != nil {
-		return err
-	}
 	return c.deleteOnce(ctx, id)
 }
 
@@ -122,6 +119,12 @@ func (c *Client) deleteOnce(ctx context.Context, id int64) error {
 		return err // a rate limit that persisted: not the version's fault
 	case err == nil:
 		c.pacer.succeeded()
+		return nil
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound && apiErr.AfterFailure:
+		// The first attempt's 5xx or lost answer came after the delete took effect: this run
+		// deleted it.
+		c.pacer.succeeded()
+		c.log.Info("ghcr: a delete answered with an error had taken effect (404 on its retry)", "id", id)
 		return nil
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
 		c.pacer.succeeded()
@@ -152,9 +155,6 @@ func undeletableReason(e *APIError) (Reason, bool) {
 // pace. A version that is not deleted, or was deleted too long ago, returns an error wrapping
 // registry.ErrNotFound.
 func (c *Client) RestoreVersion(ctx context.Context, id int64) error {
-	if err := c.pacer.wait(ctx, c); err != nil {
-		return err
-	}
 	return c.restoreOnce(ctx, id)
 }
 
@@ -171,8 +171,8 @@ func (c *Client) restoreOnce(ctx context.Context, id int64) error {
 	return nil
 }
 
-// DeleteVersions deletes versions in order at the client's adaptive pace, up to WithConcurrency
-// in flight. fn, if not nil, receives each result as it comes, one call at a time (journal it).
+// DeleteVersions deletes versions in order at the client's pace: one at a time, a second apart,
+// unless WithFastPace lets up to WithConcurrency run at once. fn, if not nil, receives each result as it comes, one call at a time (journal it).
 // A version GitHub refuses to delete is an OutcomeUndeletable result, never an error that stops
 // the others; a 404 is OutcomeGone. When the budget is spent, it stops starting deletes and
 // returns a *BudgetError ("N of M versions done"); a refused token (401) or a cancelled ctx stops
@@ -197,13 +197,9 @@ func (c *Client) DeleteVersions(ctx context.Context, versions []inventory.Versio
 		return stopErr != nil
 	}
 	g := new(errgroup.Group)
-	g.SetLimit(c.concurrency)
+	g.SetLimit(c.pacer.inflight())
 	for _, v := range versions {
-		if stopped() {
-			break
-		}
-		if err := c.pacer.wait(ctx, c); err != nil {
-			stop(err)
+		if stopped() || ctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {

@@ -3,6 +3,10 @@ package ghcr
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/regtidy/regtidy/internal/faultproxy"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/registry"
@@ -20,22 +25,27 @@ func TestDeletePacing(t *testing.T) {
 	tests := []struct {
 		name      string
 		rateLimit int
-		pace      float64
+		opts      []Option
 		// The fake time 400 deletes may take.
 		minTook, maxTook time.Duration
+		// The most DELETEs in flight at once the emulator may see, and the least gap between two.
+		maxInFlight int
+		minGap      time.Duration
 	}{
-		// 5,000 an hour spread over the hour is 83 a minute: the primary budget binds.
-		{"personal token", 5000, 0, 4 * time.Minute, 6 * time.Minute},
-		// With a large budget the pace climbs from 60 a minute to the secondary ceiling, 180.
-		{"large budget", 100000, 0, 400 * time.Minute / 180, 4 * time.Minute},
-		// --pace caps it below.
-		{"paced", 100000, 40, 9 * time.Minute, 11 * time.Minute},
+		// The default: one at a time, a second apart, as GitHub's best practices ask (3,600 an
+		// hour, under a personal token's 5,000).
+		{"default", 5000, nil, 399 * time.Second, 400 * time.Second, 1, time.Second},
+		{"default, large budget", 100000, nil, 399 * time.Second, 400 * time.Second, 1, time.Second},
+		// --pace 40: a delete every 1.5 s.
+		{"paced", 100000, []Option{WithPace(40)}, 9 * time.Minute, 11 * time.Minute, 1, 1500 * time.Millisecond},
+		// --pace fast: concurrent, up to the secondary ceiling of 180 a minute.
+		{"fast", 100000, []Option{WithFastPace(true)}, 400 * time.Minute / 180, 3 * time.Minute, DefaultConcurrency, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, clock := emulate(t, ghcremu.Options{RateLimit: tt.rateLimit})
 			register(t, e, 0, 400)
-			c := client(t, e, clock, WithOwnerKind(Org), WithPace(tt.pace))
+			c := client(t, e, clock, append([]Option{WithOwnerKind(Org)}, tt.opts...)...)
 			sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -51,10 +61,70 @@ func TestDeletePacing(t *testing.T) {
 			if es.SecondaryLimited != 0 || es.PeakAsked > 900 {
 				t.Errorf("secondary limited %d times, peak %d points a minute: want none over 900", es.SecondaryLimited, es.PeakAsked)
 			}
+			if es.PeakInFlight > tt.maxInFlight {
+				t.Errorf("%d DELETEs in flight at once, want at most %d", es.PeakInFlight, tt.maxInFlight)
+			}
+			if es.MinGap < tt.minGap {
+				t.Errorf("two DELETEs arrived %v apart, want at least %v", es.MinGap, tt.minGap)
+			}
 			if len(activeIDs(e)) != 0 {
 				t.Errorf("%d versions left", len(activeIDs(e)))
 			}
 		})
+	}
+}
+
+// TestFastPaceDeletes330VersionsInUnderTwoMinutes is the job of deleting the images of three old
+// commits (330 versions) with --pace fast while the emulator enforces GitHub's documented secondary
+// limit (900 points a minute, a DELETE is 5; 100 requests in flight).
+func TestFastPaceDeletes330VersionsInUnderTwoMinutes(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{})
+	register(t, e, 0, 330)
+	c := client(t, e, clock, WithOwnerKind(Org), WithFastPace(true))
+	sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := clock.Now().Sub(epoch)
+	es := e.Stats().REST[ghcremu.EndpointDelete]
+	t.Logf("330 deletes in %v of fake time; peak %d points a minute, %d in flight", took, es.PeakAsked, es.PeakInFlight)
+	if sum.Deleted != 330 || took >= 2*time.Minute {
+		t.Errorf("deleted %d in %v, want 330 in under 2 minutes", sum.Deleted, took)
+	}
+	if es.SecondaryLimited != 0 {
+		t.Errorf("%d secondary-limit answers, want none", es.SecondaryLimited)
+	}
+}
+
+// TestDeleteAnswered500AfterItTookEffect: GitHub deleted the version but answered 500; the retry
+// gets 404. The version was deleted by this run, not "already gone".
+func TestDeleteAnswered500AfterItTookEffect(t *testing.T) {
+	e, clock := emulate(t, ghcremu.Options{})
+	register(t, e, 0, 2)
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := faultproxy.New(httputil.NewSingleHostReverseProxy(u), faultproxy.Options{
+		Rate: 1, Max: 1, Kinds: []faultproxy.Kind{faultproxy.Status500After},
+		Only: func(r *http.Request) bool { return r.Method == http.MethodDelete },
+	})
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	c := client(t, e, clock, WithOwnerKind(Org), WithBaseURL(srv.URL))
+	var outcomes []Outcome
+	sum, err := c.DeleteVersions(t.Context(), versionsOf(e), func(r DeleteResult) { outcomes = append(outcomes, r.Outcome) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := proxy.Total(); n != 1 {
+		t.Fatalf("%d faults injected, want 1", n)
+	}
+	if sum.Deleted != 2 || sum.Gone != 0 {
+		t.Errorf("deleted %d, gone %d (%v): want 2 deleted, the first despite its 500", sum.Deleted, sum.Gone, outcomes)
+	}
+	if got := e.Stats().REST[ghcremu.EndpointDelete].Status[http.StatusNotFound]; got != 1 {
+		t.Errorf("%d answers 404, want the retry's one", got)
 	}
 }
 
@@ -82,7 +152,7 @@ func TestDeleteBacksOffOnSecondaryLimit(t *testing.T) {
 	register(t, e, 0, 300)
 	// One delete in flight at a time, as with real latency: on the fake clock, concurrent
 	// deletes would all be in flight when the first answer over the limit comes.
-	c := client(t, e, clock, WithOwnerKind(Org), WithConcurrency(1))
+	c := client(t, e, clock, WithOwnerKind(Org), WithConcurrency(1), WithFastPace(true))
 	sum, err := c.DeleteVersions(t.Context(), versionsOf(e), nil)
 	if err != nil {
 		t.Fatal(err)

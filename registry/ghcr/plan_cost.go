@@ -16,9 +16,15 @@ const repeatListingPages = 2
 // listing yet, the pages left of an interrupted one, about two on a repeat run), one request to
 // find the package when st does not know its owner's kind, and one DELETE per planned version
 // that st does not record as deleted or refused already; and how many hours of a token's budget
-// (hourly requests: HourlyPersonalToken, HourlyActionsToken...) that is. Call it after
+// (hourly requests: HourlyPersonalToken, HourlyActionsToken...) that is at the pace in force:
+// the longer of the requests at the hourly budget and the deletes at the pace. Call it after
 // BuildInventory, with the state it updated. st may be nil (nothing known: a first run).
-func PlanCost(p *plan.Plan, st *State, hourly int) plan.Cost {
+func PlanCost(p *plan.Plan, st *State, r Rate) plan.Cost {
+	hourly := r.Hourly
+	perMinute := r.PerMinute
+	if perMinute <= 0 {
+		perMinute = serialRate
+	}
 	deletes, versions := 0, len(p.Decisions)
 	for i := range p.Decisions {
 		d := &p.Decisions[i]
@@ -60,8 +66,14 @@ func PlanCost(p *plan.Plan, st *State, hourly int) plan.Cost {
 		deletes, DefaultPointsPerMinute/PointsMutation, pages, versions, ceilDiv(versions, DefaultPageSize), repeatListingPages)
 	if hourly > 0 {
 		c.Hours = float64(requests) / float64(hourly)
+		paced := float64(deletes) / (perMinute * 60)
+		bound := fmt.Sprintf("at %d requests an hour", hourly)
+		if paced > c.Hours {
+			c.Hours = paced
+			bound = fmt.Sprintf("at %.0f deletes a minute (the pace in force)", perMinute)
+		}
 		if runs := int(math.Ceil(c.Hours)); runs > 1 {
-			c.Why += fmt.Sprintf("; at %d requests an hour that is %.1f hours: about %d hourly runs, each continuing where the last stopped", hourly, c.Hours, runs)
+			c.Why += fmt.Sprintf("; %s that is %.1f hours: about %d hourly runs, each continuing where the last stopped", bound, c.Hours, runs)
 		}
 	}
 	if deletes > 0 {
@@ -70,6 +82,22 @@ func PlanCost(p *plan.Plan, st *State, hourly int) plan.Cost {
 			"(public ones with over 5,000 downloads, the package's last tagged version) are recorded in the state and skipped by later runs"
 	}
 	return c
+}
+
+// Rate is what bounds how fast a plan can be carried out: the REST requests an hour the token
+// allows (its X-RateLimit-Limit, or a lower --hourly-budget) and the deletes a minute the pace
+// allows (0: one a second, the default pace).
+type Rate struct {
+	Hourly    int
+	PerMinute float64
+}
+
+// Rate returns the client's rate: its hourly budget as the last answer told it (hourly when no
+// answer has yet) and its pace's ceiling.
+func (c *Client) Rate(hourly int) Rate {
+	c.pacer.mu.Lock()
+	defer c.pacer.mu.Unlock()
+	return Rate{Hourly: hourly, PerMinute: c.pacer.ceiling}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -50,7 +50,7 @@ func TestPlanCost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := PlanCost(p, tt.st, HourlyActionsToken)
+			c := PlanCost(p, tt.st, Rate{Hourly: HourlyActionsToken})
 			if c.Deletes != tt.want {
 				t.Errorf("deletes %d, want %d", c.Deletes, tt.want)
 			}
@@ -79,7 +79,7 @@ func TestPlanCostIsWhatPlanAndApplySend(t *testing.T) {
 	before := r.st.clone(t)
 	g.e.ResetStats()
 	p, _ := g.makePlan(t, r, inventory.BuildOptions{})
-	cost := PlanCost(p, before, HourlyPersonalToken)
+	cost := PlanCost(p, before, Rate{Hourly: HourlyPersonalToken})
 	if _, err := Apply(t.Context(), p, g.oci, r.rest, r.st, ApplyOptions{Journal: io.Discard}); err != nil {
 		t.Fatal(err)
 	}

@@ -109,18 +109,6 @@ func (s *rateState) forget() {
 	s.rl.Known = false
 }
 
-// spread is the rate, per minute, that spends the remaining budget evenly until the reset; +Inf
-// when unknown.
-func (s *rateState) spread(now time.Time) float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	left := s.rl.Reset.Sub(now)
-	if !s.rl.Known || left <= 0 || s.rl.Remaining <= 0 {
-		return math.Inf(1)
-	}
-	return float64(s.rl.Remaining) / left.Minutes()
-}
-
 // headroom returns how many more requests the client can send before a budget it knows of is
 // spent: the stated request budget (WithMaxRequests) and the primary limit as last seen (while its
 // window lasts), less the requests sent since; math.MaxInt when it knows of neither.
@@ -159,7 +147,7 @@ func (b *budget) checkLocked(now time.Time) error {
 		return fmt.Errorf("%w: %d of %d requests sent", ErrBudgetSpent, b.sent, b.max)
 	}
 	if !b.deadline.IsZero() && !now.Before(b.deadline) {
-		return fmt.Errorf("%w: deadline %s reached", ErrBudgetSpent, b.deadline.Format(time.RFC3339))
+		return fmt.Errorf("%w %s reached", ErrDeadline, b.deadline.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -370,53 +358,80 @@ func maxTime(a, b time.Time) time.Time {
 
 // Pacing of mutating requests (deletes, restores).
 const (
-	// startRate is GitHub's advice for mutating requests: about one a second.
-	startRate = 60.0
-	// rateStep is the increase per success, per minute.
+	// serialRate is GitHub's advice for many mutating requests: one at a time, at least a second
+	// apart. It is the default pace and the ceiling of a serial run.
+	serialRate = 60.0
+	// rateStep is the increase per success, per minute, after a back-off.
 	rateStep = 2.0
 	// floorRate is the slowest pace after back-offs, per minute.
 	floorRate = 6.0
+	// maxFastInflight is GitHub's documented ceiling on concurrent requests.
+	maxFastInflight = 100
 )
 
-// pacer spaces mutating requests: it starts at one a second, speeds up additively with each
-// success towards the ceiling (--pace, the secondary limit's 180 a minute) and the primary budget
-// spread over what is left of its window, and halves its rate on a secondary-limit answer.
+// pacer spaces mutating requests and bounds how many are in flight. By default (serial) one is in
+// flight at a time and each starts at least a second after the one before, as GitHub's REST best
+// practices ask of a client making many POST, PATCH, PUT or DELETE requests. A fast pacer
+// (WithFastPace) lets up to the client's concurrency run at once, starting at the secondary
+// limit's ceiling (points per minute / 5: 180 DELETEs a minute); either halves its rate on a
+// secondary-limit answer and creeps back up with each success. --pace lowers the ceiling.
 type pacer struct {
-	// waitMu is held while a caller waits for its slot: starts go one at a time.
+	// slots holds one token per mutating request in flight.
+	slots chan struct{}
+	// waitMu is held while a caller waits for its start: starts go one at a time.
 	waitMu  sync.Mutex
 	mu      sync.Mutex
+	fast    bool
 	rate    float64
 	ceiling float64
 	next    time.Time
 }
 
-func (p *pacer) init(pace, secondaryCeiling float64) {
+func (p *pacer) init(pace, secondaryCeiling float64, fast bool, concurrency int) {
+	p.fast = fast
 	p.ceiling = secondaryCeiling
+	inflight := 1
+	if fast {
+		inflight = min(max(concurrency, 1), maxFastInflight)
+	} else {
+		p.ceiling = min(p.ceiling, serialRate)
+	}
 	if pace > 0 && pace < p.ceiling {
 		p.ceiling = pace
 	}
-	p.rate = min(startRate, p.ceiling)
+	p.rate = p.ceiling
+	p.slots = make(chan struct{}, inflight)
 }
 
-// wait blocks until the next mutating request may start.
-func (p *pacer) wait(ctx context.Context, c *Client) error {
+// inflight is how many mutating requests may be in flight at once: 1 unless the pace is fast.
+func (p *pacer) inflight() int { return cap(p.slots) }
+
+// start blocks until the next mutating request may be sent: a slot is free and its start time
+// has come. Call the returned function when the answer came (or the request failed).
+func (p *pacer) start(ctx context.Context, c *Client) (func(), error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	release := func() { <-p.slots }
 	p.waitMu.Lock()
 	defer p.waitMu.Unlock()
 	now := c.now()
-	rate := c.paceAt(now)
 	p.mu.Lock()
-	start := p.next
+	at := p.next
 	p.mu.Unlock()
-	if start.After(now) {
-		if err := c.wait(ctx, start.Sub(now), "delete pacing"); err != nil {
-			return err
+	if at.After(now) {
+		if err := c.wait(ctx, at.Sub(now), "delete pacing"); err != nil {
+			release()
+			return nil, err
 		}
 	}
-	interval := time.Duration(float64(time.Minute) / max(rate, floorRate))
+	interval := time.Duration(float64(time.Minute) / max(c.paceAt(c.now()), floorRate))
 	p.mu.Lock()
 	p.next = c.now().Add(interval)
 	p.mu.Unlock()
-	return nil
+	return release, nil
 }
 
 // succeeded speeds up after a mutating request went through.
@@ -434,14 +449,16 @@ func (p *pacer) limited() {
 }
 
 // Pace returns the current pace of deletes and restores, per minute: the pacer's rate, within
-// the secondary limit as learned for DELETE and the primary budget spread until its reset.
+// the secondary limit as learned for DELETE. The primary budget is not spread over its window: a
+// run deletes at its pace until the budget is spent, then waits for the reset (within its
+// deadline), so that no request of a window is left unspent when the run ends.
 func (c *Client) Pace() float64 { return c.paceAt(c.now()) }
 
 func (c *Client) paceAt(now time.Time) float64 {
 	c.pacer.mu.Lock()
 	rate := min(c.pacer.rate, c.pacer.ceiling)
 	c.pacer.mu.Unlock()
-	return min(rate, c.limits.spread(now), float64(c.points.ceilingOf(EndpointDelete, now))/PointsMutation)
+	return min(rate, float64(c.points.ceilingOf(EndpointDelete, now))/PointsMutation)
 }
 
 // ceilingOf returns the points per window the endpoint is kept under at now.

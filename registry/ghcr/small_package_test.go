@@ -43,11 +43,22 @@ func TestBuildInventoryVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Versions != 7 || stats.Withheld != 1 || stats.Unlisted != 0 || !stats.Sync.Complete {
-		t.Errorf("stats %+v: want 7 versions, the fresh orphan withheld, nothing unlisted", stats)
+	if stats.Versions != 8 || stats.Withheld != 1 || stats.Unlisted != 0 || !stats.Sync.Complete {
+		t.Errorf("stats %+v: want 8 versions, the fresh orphan withheld, nothing unlisted", stats)
 	}
-	if _, ok := inv.Versions[fresh]; ok {
-		t.Error("the fresh orphan is in the inventory")
+	if v := inv.Versions[fresh]; v == nil || !v.Withheld {
+		t.Errorf("the fresh orphan: %+v, want it in the inventory, withheld", v)
+	}
+	if v := inv.Versions[orphan]; v == nil || v.Withheld {
+		t.Errorf("the old orphan: %+v, want it judged", v)
+	}
+	// With no grace, the fresh orphan is judged like any other.
+	inv, stats, err = BuildInventory(t.Context(), registry.New(), repo, client(t, e, clock, WithPushGrace(0)), st, inventory.BuildOptions{IsNotFound: isNotFoundErr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := inv.Versions[fresh]; v == nil || v.Withheld || stats.Withheld != 0 {
+		t.Errorf("with no push grace: fresh %+v, %d withheld; want it judged", v, stats.Withheld)
 	}
 	if v := inv.Versions[orphan]; v == nil || len(v.Tags) != 0 {
 		t.Errorf("orphan: %+v", v)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,12 +50,22 @@ type State struct {
 	Listing *Listing `json:"listing,omitempty"`
 	// UpdatedAt is when the state was last saved.
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// tagOwner maps each tag in Versions to its digest; built on first use, kept up to date by
+	// the methods that change tags, dropped by those that remove versions.
+	tagOwner map[string]string
 }
 
 // StateVersion is one listed version.
 type StateVersion struct {
 	ID      int64     `json:"id"`
 	Created time.Time `json:"created"`
+	// Tags are the version's tags as last seen: in the versions listing, or resolved through the
+	// OCI API by the last inventory. A repeat run takes a listed tag's digest from here instead
+	// of resolving it (BuildInventory). A tag moved onto an older version (a retag makes no new
+	// version, and an incremental listing does not read old pages again) stays here on its old
+	// version until a resolve sees it: Apply resolves every kept tag before its first delete.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // DeletedVersion is one deleted version.
@@ -99,14 +110,86 @@ func (s *State) ID(digest string) (int64, bool) {
 
 // Observe records a listed version and reports whether it was new to the state. A version listed
 // again after being recorded deleted was restored.
+//
+// The listing's tags become the version's: a tag GitHub now lists on this version leaves the
+// version the state had it on (a tag pushed again onto a new image moves).
 func (s *State) Observe(v inventory.Version) bool {
 	cur, ok := s.Versions[v.Digest]
 	if ok && cur.ID == v.ID {
+		s.setTags(v.Digest, v.Tags)
 		return false
 	}
 	s.Versions[v.Digest] = StateVersion{ID: v.ID, Created: v.CreatedAt}
+	s.setTags(v.Digest, v.Tags)
 	delete(s.Deleted, v.ID)
 	return true
+}
+
+// TagDigest returns the digest the state last saw tag on.
+func (s *State) TagDigest(tag string) (string, bool) {
+	d, ok := s.index()[tag]
+	return d, ok
+}
+
+// SeeTags records the tags each listed digest was seen with (Inventory.TagsByDigest of a fresh
+// inventory, or a re-check's resolves): a tag seen on a digest leaves the one the state had it on.
+func (s *State) SeeTags(tagsByDigest map[string][]string) {
+	for d, tags := range tagsByDigest {
+		if _, ok := s.Versions[d]; ok {
+			s.setTags(d, tags)
+		}
+	}
+}
+
+// MoveTag records that tag now points at the listed digest d (a resolve saw it there): it
+// leaves the version the state had it on.
+func (s *State) MoveTag(tag, d string) {
+	v, ok := s.Versions[d]
+	if !ok || s.index()[tag] == d {
+		return
+	}
+	s.setTags(d, append(slices.Clone(v.Tags), tag))
+}
+
+// setTags sets the tags of the listed digest d, taking each from the version that had it.
+func (s *State) setTags(d string, tags []string) {
+	idx := s.index()
+	v := s.Versions[d]
+	for _, t := range v.Tags {
+		if idx[t] == d {
+			delete(idx, t)
+		}
+	}
+	for _, t := range tags {
+		if other, ok := idx[t]; ok && other != d {
+			if ov, ok := s.Versions[other]; ok {
+				ov.Tags = slices.DeleteFunc(slices.Clone(ov.Tags), func(x string) bool { return x == t })
+				if len(ov.Tags) == 0 {
+					ov.Tags = nil
+				}
+				s.Versions[other] = ov
+			}
+		}
+		idx[t] = d
+	}
+	v.Tags = nil
+	if len(tags) > 0 {
+		v.Tags = slices.Clone(tags)
+	}
+	s.Versions[d] = v
+}
+
+// index returns tagOwner, building it from Versions when needed.
+func (s *State) index() map[string]string {
+	if s.tagOwner == nil {
+		s.tagOwner = make(map[string]string, len(s.Versions))
+		for d, v := range s.Versions {
+			for _, t := range v.Tags {
+				s.tagOwner[t] = d
+			}
+		}
+	}
+	return s.tagOwner
 }
 
 // Record notes the outcome of a delete: deleted and gone versions leave Versions for Deleted;
@@ -116,6 +199,7 @@ func (s *State) Record(r DeleteResult) {
 	case OutcomeDeleted, OutcomeGone:
 		if cur, ok := s.Versions[r.Version.Digest]; ok && cur.ID == r.Version.ID {
 			delete(s.Versions, r.Version.Digest)
+			s.tagOwner = nil
 		}
 		s.Deleted[r.Version.ID] = DeletedVersion{Digest: r.Version.Digest, At: r.At}
 		delete(s.Undeletable, r.Version.ID)

@@ -244,7 +244,7 @@ func (u *undoer) run(ctx context.Context, entries []*restoreEntry, restorable ma
 // runLevel restores one level and waits for it; it returns how many entries it attempted.
 func (u *undoer) runLevel(ctx context.Context, entries []*restoreEntry, restorable map[int64]bool) int {
 	g := new(errgroup.Group)
-	g.SetLimit(u.c.concurrency)
+	g.SetLimit(u.c.pacer.inflight())
 	attempted := 0
 	for _, e := range entries {
 		if u.stopped() || ctx.Err() != nil {
@@ -264,12 +264,6 @@ func (u *undoer) runLevel(ctx context.Context, entries []*restoreEntry, restorab
 			u.record(func(r *UndoResult) { r.Restored = append(r.Restored, e.v) })
 			attempted++
 			continue
-		}
-		if err := u.c.pacer.wait(ctx, u.c); err != nil {
-			if ctx.Err() == nil {
-				u.stop(err)
-			}
-			break
 		}
 		attempted++
 		g.Go(func() error {
