@@ -141,7 +141,8 @@ func cookbookRepo() (*inventory.Inventory, map[string]string) {
 	tag("pr-57-1", 3*day)
 	tag("pr-57-2", 2*day)
 	for name, age := range map[string]time.Duration{"v1.0.0": 300 * day, "v1.1.0": 200 * day, "v1.2.0": 100 * day,
-		"v1.2.1": 50 * day, "v2.0.0-rc.1": 60 * day, "v2.0.0-rc.2": 20 * day, "v2.0.0": 10 * day} {
+		"v1.2.1": 50 * day, "v1.3.0": 45 * day, "v1.4.0": 30 * day, "v1.0.1": 9 * day,
+		"v2.0.0-rc.1": 60 * day, "v2.0.0-rc.2": 20 * day, "v2.0.0": 10 * day} {
 		tag(name, age)
 	}
 	for n := 1; n <= 4; n++ {

@@ -363,7 +363,7 @@ func (d *decoder) newest(f field, cx ruleContext) *NewestCondition {
 		return nil
 	}
 	m := byKey(fields)
-	c := &NewestCondition{By: "created"}
+	c := &NewestCondition{By: ByCreated}
 	ok = d.require(f, m, "count")
 	if x, has := m["count"]; has {
 		n, good := d.positiveInt(x)
@@ -381,7 +381,7 @@ func (d *decoder) newest(f field, cx ruleContext) *NewestCondition {
 	if x, has := m["by"]; has {
 		by, good := d.nonEmpty(x)
 		ok = ok && good
-		if good && by != "created" {
+		if good && by != ByCreated && by != BySemver {
 			_, good = d.tagField(x, cx, false)
 			ok = ok && good
 		}
