@@ -41,6 +41,8 @@ func (d *decoder) policy(body ast.Node, pol *Policy) {
 	if f, ok := top["version"]; ok {
 		if v, ok := d.positiveInt(f); ok && v != SupportedVersion {
 			d.errorf(f.value, f.path, "unsupported version %d; this regtidy reads version %d", v, SupportedVersion)
+		} else if ok {
+			pol.Version = v
 		}
 	} else if len(fields) > 0 || len(d.errs) == 0 {
 		d.errorf(body, "version", "missing; a policy starts with `version: %d`", SupportedVersion)
