@@ -210,3 +210,38 @@ func TestCookbookRecipes(t *testing.T) {
 		}
 	}
 }
+
+// markdownLink is a Markdown link's target: ](target) or ](target "title").
+var markdownLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
+
+// TestDocsLinksResolve fails when a relative link in these documents or in the README names a
+// file that does not exist (anchors and web addresses are not checked).
+func TestDocsLinksResolve(t *testing.T) {
+	files, err := filepath.Glob("*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join("..", "README.md"))
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range strings.Split(string(data), "\n") {
+			for _, m := range markdownLink.FindAllStringSubmatch(line, -1) {
+				target, _, _ := strings.Cut(m[1], "#")
+				if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				checked++
+				if _, err := os.Stat(filepath.Join(filepath.Dir(f), filepath.FromSlash(target))); err != nil {
+					t.Errorf("%s:%d: link to %s: no such file", f, n+1, m[1])
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("checked %d relative links; the README's docs list alone has more", checked)
+	}
+}
