@@ -1,8 +1,10 @@
 package docs
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -141,7 +143,8 @@ func cookbookRepo() (*inventory.Inventory, map[string]string) {
 	tag("pr-57-1", 3*day)
 	tag("pr-57-2", 2*day)
 	for name, age := range map[string]time.Duration{"v1.0.0": 300 * day, "v1.1.0": 200 * day, "v1.2.0": 100 * day,
-		"v1.2.1": 50 * day, "v2.0.0-rc.1": 60 * day, "v2.0.0-rc.2": 20 * day, "v2.0.0": 10 * day} {
+		"v1.2.1": 50 * day, "v1.3.0": 45 * day, "v1.4.0": 30 * day, "v1.0.1": 9 * day,
+		"v2.0.0-rc.1": 60 * day, "v2.0.0-rc.2": 20 * day, "v2.0.0": 10 * day} {
 		tag(name, age)
 	}
 	for n := 1; n <= 4; n++ {
@@ -206,6 +209,125 @@ func TestCookbookRecipes(t *testing.T) {
 					t.Errorf("cookbook.md:%d: %s is %s (%s: %s), the cookbook says %s", b.line, name, dec.Action, dec.Reasons[0].Rule, dec.Reasons[0].Detail, action)
 				}
 			}
+		}
+	}
+}
+
+// markdownLink is a Markdown link's target: ](target) or ](target "title").
+var markdownLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
+
+// TestDocsLinksResolve fails when a relative link in these documents or in the README names a
+// file that does not exist (anchors and web addresses are not checked).
+func TestDocsLinksResolve(t *testing.T) {
+	files, err := filepath.Glob("*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join("..", "README.md"))
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range strings.Split(string(data), "\n") {
+			for _, m := range markdownLink.FindAllStringSubmatch(line, -1) {
+				target, _, _ := strings.Cut(m[1], "#")
+				if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				checked++
+				if _, err := os.Stat(filepath.Join(filepath.Dir(f), filepath.FromSlash(target))); err != nil {
+					t.Errorf("%s:%d: link to %s: no such file", f, n+1, m[1])
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("checked %d relative links; the README's docs list alone has more", checked)
+	}
+}
+
+// walkthroughLoader answers the walkthrough policy's keep sources: a branch of 40 commits and
+// one live run, of commit 31.
+type walkthroughLoader struct{ shas []string }
+
+func (l walkthroughLoader) LastCommits(_ context.Context, spec policy.CommitsSpec) ([]policy.Commit, error) {
+	var out []policy.Commit
+	for i, sha := range l.shas[:min(spec.Last, len(l.shas))] {
+		out = append(out, policy.Commit{SHA: sha, Time: cookbookNow.Add(-time.Duration(i) * 24 * time.Hour)})
+	}
+	return out, nil
+}
+
+func (l walkthroughLoader) LiveCommits(_ context.Context, spec policy.RunsSpec, _ time.Time) (policy.RunsRead, error) {
+	return policy.RunsRead{Runs: []policy.RunRef{{Commit: l.shas[31], Run: "eval-runs/swebench/x", Status: "running", File: "metadata/2026-06-29.jsonl", Line: 1}},
+		Matched: 1, Files: 1, Lines: 3, Newest: cookbookNow.Add(-24 * time.Hour)}, nil
+}
+
+func (l walkthroughLoader) BaseDigests(context.Context, policy.BaseSpec) ([]policy.BaseRef, error) {
+	return nil, errors.New("the walkthrough's image policy has no base rule")
+}
+
+// TestWalkthroughPolicy evaluates the walkthrough's policy on a repository in the case's shape:
+// the images of the last 30 commits and of a commit a live run uses are kept, older ones go, and
+// the newest 3 build caches of each instance and target stay.
+func TestWalkthroughPolicy(t *testing.T) {
+	blocks := yamlBlocks(t, "walkthrough.md")
+	if len(blocks) == 0 {
+		t.Fatal("the walkthrough has no policy")
+	}
+	pol, err := policy.Parse("walkthrough.md", []byte(blocks[0].text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shas []string
+	for i := range 41 {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("sdk commit %d", i)))
+		shas = append(shas, hex.EncodeToString(sum[:20]))
+	}
+	inv := &inventory.Inventory{Repository: "registry.example.com/team/images", ListedAt: cookbookNow, Manifests: map[string]*inventory.Manifest{}}
+	tag := func(name string, age time.Duration) {
+		sum := sha256.Sum256([]byte(name))
+		d := "sha256:" + hex.EncodeToString(sum[:])
+		inv.Manifests[d] = &inventory.Manifest{Digest: d, MediaType: inventory.MediaTypeOCIManifest, Size: 500, Created: cookbookNow.Add(-age)}
+		inv.Tags = append(inv.Tags, inventory.Tag{Name: name, Digest: d})
+	}
+	image := func(i int) string {
+		return shas[i][:7] + "-9f8e7d6-sweb.eval.x86_64.django_1776_django-11099-source-minimal"
+	}
+	day := 24 * time.Hour
+	for _, i := range []int{0, 29, 30, 31, 40} {
+		tag(image(i), time.Duration(i)*day)
+	}
+	cache := "buildcache-source-minimal-sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0"
+	for i, branch := range []string{"", "-main", "-fix-login", "-old"} {
+		tag(cache+branch, time.Duration(i+1)*day)
+	}
+	tag("buildcache-binary-sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0-old", 90*day)
+	sort.Slice(inv.Tags, func(i, j int) bool { return inv.Tags[i].Name < inv.Tags[j].Name })
+
+	keep, err := policy.Resolve(context.Background(), pol, walkthroughLoader{shas: shas}, cookbookNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Evaluate(inv, pol, keep, cookbookNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]plan.Action{
+		image(0): plan.Keep, image(29): plan.Keep, image(31): plan.Keep, image(30): plan.Delete, image(40): plan.Delete,
+		cache: plan.Keep, cache + "-main": plan.Keep, cache + "-fix-login": plan.Keep, cache + "-old": plan.Delete,
+		"buildcache-binary-sweb.eval.x86_64.django_1776_django-1109_tag_latest-06043de4faf0-old": plan.Keep,
+	}
+	for name, action := range want {
+		d, ok := p.Find(name)
+		if !ok {
+			t.Errorf("%s: no decision", name)
+			continue
+		}
+		if d.Action != action {
+			t.Errorf("%s: %s (%s), the walkthrough's policy should %s it", name, d.Action, d.Reasons[0].Detail, action)
 		}
 	}
 }

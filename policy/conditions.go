@@ -327,7 +327,11 @@ func rankNewest(c *NewestCondition, kind string, items []*item) []rank {
 	out := make([]rank, len(items))
 	for _, k := range keys {
 		members := groups[k]
-		sort.Slice(members, func(i, j int) bool { return newer(c.By, members[i], members[j]) })
+		if c.By == BySemver {
+			sortBySemver(members)
+		} else {
+			sort.Slice(members, func(i, j int) bool { return newer(c.By, members[i], members[j]) })
+		}
 		label := groupLabel(c.Per, members[0].fields, kind)
 		for pos, it := range members {
 			out[it.kpos] = rank{pos: pos + 1, size: len(members), group: label}
@@ -338,7 +342,7 @@ func rankNewest(c *NewestCondition, kind string, items []*item) []rank {
 
 // newer orders two items newest (or greatest) first, ties by name.
 func newer(by string, a, b *item) bool {
-	if by == "created" {
+	if by == ByCreated {
 		if !a.created.Equal(b.created) {
 			return a.created.After(b.created)
 		}

@@ -41,6 +41,8 @@ func (d *decoder) policy(body ast.Node, pol *Policy) {
 	if f, ok := top["version"]; ok {
 		if v, ok := d.positiveInt(f); ok && v != SupportedVersion {
 			d.errorf(f.value, f.path, "unsupported version %d; this regtidy reads version %d", v, SupportedVersion)
+		} else if ok {
+			pol.Version = v
 		}
 	} else if len(fields) > 0 || len(d.errs) == 0 {
 		d.errorf(body, "version", "missing; a policy starts with `version: %d`", SupportedVersion)
@@ -363,7 +365,7 @@ func (d *decoder) newest(f field, cx ruleContext) *NewestCondition {
 		return nil
 	}
 	m := byKey(fields)
-	c := &NewestCondition{By: "created"}
+	c := &NewestCondition{By: ByCreated}
 	ok = d.require(f, m, "count")
 	if x, has := m["count"]; has {
 		n, good := d.positiveInt(x)
@@ -381,7 +383,7 @@ func (d *decoder) newest(f field, cx ruleContext) *NewestCondition {
 	if x, has := m["by"]; has {
 		by, good := d.nonEmpty(x)
 		ok = ok && good
-		if good && by != "created" {
+		if good && by != ByCreated && by != BySemver {
 			_, good = d.tagField(x, cx, false)
 			ok = ok && good
 		}

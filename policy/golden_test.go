@@ -107,6 +107,7 @@ type goldenCase struct {
 var goldenCases = []goldenCase{
 	{"openhands", caseInventory, examplePolicy, caseLoader},
 	{"ghcr", ghcrInventory, ghcrPolicy, ghcrLoader},
+	{"semver", semverGoldenInventory, semverGoldenPolicy, func() *fakeLoader { return &fakeLoader{} }},
 }
 
 // path is the golden file's path.

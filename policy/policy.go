@@ -91,8 +91,9 @@ type RunsCondition struct {
 
 // NewestCondition holds for the Count newest tags of their group: tags of the kind with equal
 // values of the Per fields. Tags are ordered by By: "created" (the manifest's creation time,
-// else the registry version's) or a field's value (numbers numerically, else as text), newest
-// or greatest first, ties by tag name. The ranking is over all tags of the kind, whatever the
+// else the registry version's), "semver" (the tag as a semantic version, greatest first; tags
+// that are not one after all that are, newest first) or a field's value (numbers numerically,
+// else as text), newest or greatest first, ties by tag name. The ranking is over all tags of the kind, whatever the
 // other conditions say.
 type NewestCondition struct {
 	Count int
