@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regtidy/regtidy/registry/ghcr"
+	"github.com/regtidy/regtidy/registry/transport"
 )
 
 // GHCROptions configure GitHub Container Registry repositories, whose deletes go through
@@ -74,7 +75,11 @@ type ghcrBackend struct {
 // openGHCRClient makes the REST client of a GHCR repository from the options.
 func openGHCRClient(o *Options, repo string) (*ghcr.Client, error) {
 	g := o.GHCR
-	opts := []ghcr.Option{ghcr.WithLogger(o.logger())}
+	// The REST requests go through regtidy's transport stack, counted with the registry's (so
+	// --stats and -vv show them) but not retried there: the REST client retries itself, reading
+	// GitHub's rate-limit answers.
+	rt, _ := transport.Stack(transport.StackOptions{Logger: o.logger(), Retry: transport.RetryOptions{Attempts: 1}, Counter: o.client().Counter()})
+	opts := []ghcr.Option{ghcr.WithLogger(o.logger()), ghcr.WithTransport(rt)}
 	if g.API != "" {
 		opts = append(opts, ghcr.WithBaseURL(g.API))
 	}
