@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/regtidy/regtidy/inventory"
-	"github.com/regtidy/regtidy/registry"
 	"github.com/regtidy/regtidy/registry/ghcr"
 	"github.com/regtidy/regtidy/registry/transport"
 )
@@ -66,7 +65,6 @@ func listWith(ctx context.Context, o *Options, repo string, ociOnly bool) (*List
 	bopt := inventory.BuildOptions{
 		Cache:       cache,
 		Concurrency: o.Concurrency,
-		IsNotFound:  func(err error) bool { return errors.Is(err, registry.ErrNotFound) },
 		Progress:    o.Progress,
 		Logger:      o.logger(),
 	}

@@ -14,6 +14,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// ErrNotFound is what a Source's error wraps when the tag or manifest asked for does not exist.
+// registry.ErrNotFound is this error.
+var ErrNotFound = errors.New("not found")
+
 // Source is what Build reads a repository through. The registry client (package registry) is one.
 type Source interface {
 	ListTags(ctx context.Context, repo string, fn func(tags []string) error) error
@@ -32,7 +36,8 @@ type BuildOptions struct {
 	// Otherwise one config is fetched per tagged image without an AnnotationCreated.
 	SkipConfigs bool
 	// IsNotFound reports whether an error means "no such tag or manifest" (the tag was deleted
-	// between listing and resolving). Such tags are recorded in Inventory.Vanished. Required.
+	// between listing and resolving). Such tags are recorded in Inventory.Vanished. The default
+	// value tests for ErrNotFound (which registry.ErrNotFound is).
 	IsNotFound func(error) bool
 	// Progress, if set, is called as work advances: phase ("list", "resolve", "fetch"), done, total.
 	Progress func(phase string, done, total int)
@@ -74,7 +79,7 @@ type BuildStats struct {
 // makes no manifest GETs at all.
 func Build(ctx context.Context, src Source, repo string, opt BuildOptions) (*Inventory, BuildStats, error) {
 	if opt.IsNotFound == nil {
-		return nil, BuildStats{}, errors.New("inventory: BuildOptions.IsNotFound is required")
+		opt.IsNotFound = func(err error) bool { return errors.Is(err, ErrNotFound) }
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 32

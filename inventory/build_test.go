@@ -122,7 +122,7 @@ func TestBuildSkipsATagDeletedAfterListing(t *testing.T) {
 	gone := c.TagsOf(casegen.KindLegacy)[0]
 	victim.Store("/v2/" + c.Repository + "/manifests/" + gone.Name)
 
-	inv, st, err := inventory.Build(context.Background(), registry.New(), repo, inventory.BuildOptions{IsNotFound: isNotFound})
+	inv, st, err := inventory.Build(context.Background(), registry.New(), repo, inventory.BuildOptions{}) // the default IsNotFound knows registry.ErrNotFound
 	if err != nil {
 		t.Fatal(err)
 	}

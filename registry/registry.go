@@ -16,8 +16,9 @@ import (
 // test with errors.Is.
 var (
 	// ErrNotFound: the tag, manifest or blob does not exist (HTTP 404, or MANIFEST_UNKNOWN /
-	// BLOB_UNKNOWN / NAME_UNKNOWN).
-	ErrNotFound = errors.New("not found")
+	// BLOB_UNKNOWN / NAME_UNKNOWN). It is inventory.ErrNotFound, so that package's Build knows a
+	// vanished tag without being told.
+	ErrNotFound = inventory.ErrNotFound
 	// ErrUnauthorized: the credentials were refused or are missing (HTTP 401, or 403 on auth).
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrUnsupported: the registry does not support the operation (HTTP 405, UNSUPPORTED), e.g.

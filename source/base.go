@@ -76,7 +76,6 @@ func ImageBases(ctx context.Context, spec BaseSpec) ([]BaseRef, error) {
 	opts := inventory.BuildOptions{
 		Concurrency: spec.Concurrency,
 		SkipConfigs: true,
-		IsNotFound:  func(err error) bool { return errors.Is(err, registry.ErrNotFound) },
 		Logger:      spec.Logger,
 	}
 	if spec.CacheDir != "" {
