@@ -70,7 +70,7 @@ tags).`,
 			}
 			pol, err := policy.Load(args[0])
 			if err != nil {
-				return invalidPolicy{err}
+				return err // an input error, exit status 1 as for plan: the message names file, line and field
 			}
 			res := policyCheckOf(pol)
 			var c *registry.Client
@@ -106,13 +106,6 @@ tags).`,
 	f.StringVar(&pf.tokenEnv, "git-token-env", "", "environment variable with a token for https git remotes of commits rules (with --sources)")
 	return cmd
 }
-
-// invalidPolicy is a policy file that does not parse: an input error, exit status 2, whose
-// message is the parser's (file:line:column: field: problem), one line a problem.
-type invalidPolicy struct{ err error }
-
-func (e invalidPolicy) Error() string   { return e.err.Error() }
-func (e invalidPolicy) Unwrap() []error { return []error{errUsage, e.err} }
 
 // loadKeepSources loads the policy's keep sources as plan does: git history, run metadata in
 // buckets, base repositories through the registry client.

@@ -155,8 +155,8 @@ func TestPolicyCheckInvalidPolicy(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("error:\n%s\nwant:\n%s", err, want)
 	}
-	if exitCode(err) != exitUsage {
-		t.Errorf("exit status %d, want %d", exitCode(err), exitUsage)
+	if exitCode(err) != exitError {
+		t.Errorf("exit status %d, want %d, as plan gives for the same policy", exitCode(err), exitError)
 	}
 
 	out, _, err := runCLI(t, "policy", "check", filepath.Join("..", "..", "examples", "openhands.yaml"))
