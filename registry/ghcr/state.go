@@ -131,11 +131,11 @@ func (s *State) TagDigest(tag string) (string, bool) {
 	return d, ok
 }
 
-// SeeTags records the tags each listed digest was seen with (Inventory.TagsByDigest of a fresh
-// inventory, or a re-check's resolves): a tag seen on a digest leaves the one the state had it on.
+// SeeTags records the tags of a whole inventory (Inventory.TagsByDigest): each listed version
+// gets the tags the inventory saw on its digest, and none when it saw none (a tag deleted since).
 func (s *State) SeeTags(tagsByDigest map[string][]string) {
-	for d, tags := range tagsByDigest {
-		if _, ok := s.Versions[d]; ok {
+	for d, v := range s.Versions {
+		if tags := tagsByDigest[d]; len(tags) > 0 || len(v.Tags) > 0 {
 			s.setTags(d, tags)
 		}
 	}

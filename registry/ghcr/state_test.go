@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regtidy/regtidy/internal/ghcremu"
+	"github.com/regtidy/regtidy/inventory"
 )
 
 // liveMap returns the emulator's active versions as digest -> id.
@@ -221,4 +222,33 @@ func TestSyncRefusesAnotherRepositorysState(t *testing.T) {
 	if _, err := client(t, e, clock).Sync(t.Context(), NewState("acme/other")); err == nil {
 		t.Error("want an error for a state of another repository")
 	}
+}
+
+// The state's tags follow what the listings and the inventory saw: a tag pushed onto a new
+// version leaves the old one, an inventory that no longer sees a tag drops it, and a resolve
+// that finds a tag elsewhere moves it.
+func TestStateTags(t *testing.T) {
+	st := NewState("")
+	a, b, c := fakeDigest(1), fakeDigest(2), fakeDigest(3)
+	st.Observe(inventory.Version{ID: 1, Digest: a, Tags: []string{"latest", "v1"}})
+	st.Observe(inventory.Version{ID: 2, Digest: b, Tags: []string{"v2"}})
+	st.Observe(inventory.Version{ID: 3, Digest: c, Tags: []string{"latest"}}) // latest pushed again
+	check := func(when string, want map[string]string) {
+		t.Helper()
+		for tag, d := range want {
+			if got, ok := st.TagDigest(tag); d == "" && ok || d != "" && got != d {
+				t.Errorf("%s: %s on %q, want %q", when, tag, got, d)
+			}
+		}
+	}
+	check("after the listing", map[string]string{"latest": c, "v1": a, "v2": b})
+	if got := st.Versions[a].Tags; !slices.Equal(got, []string{"v1"}) {
+		t.Errorf("tags of the first version %v, want [v1]", got)
+	}
+	st.SeeTags(map[string][]string{c: {"latest"}, b: {"v2"}}) // v1 deleted since
+	check("after an inventory", map[string]string{"latest": c, "v1": "", "v2": b})
+	st.MoveTag("latest", a) // a rollback: latest retagged onto the old version
+	check("after a resolve", map[string]string{"latest": a, "v2": b})
+	st.Record(DeleteResult{Version: versionAt(1, a), Outcome: OutcomeDeleted})
+	check("after the delete", map[string]string{"latest": "", "v2": b})
 }
