@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
@@ -181,7 +182,7 @@ func TestStateSaveLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(NewState(""), empty); diff != "" {
+			if diff := cmp.Diff(NewState(""), empty, cmpopts.IgnoreUnexported(State{})); diff != "" {
 				t.Errorf("missing state (-want +got):\n%s", diff)
 			}
 			if err := st.Save(t.Context(), loc, at); err != nil {
@@ -191,7 +192,7 @@ func TestStateSaveLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(st, got); diff != "" {
+			if diff := cmp.Diff(st, got, cmpopts.IgnoreUnexported(State{})); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
 			}
 		})
