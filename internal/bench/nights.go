@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/regtidy/regtidy"
 	"github.com/regtidy/regtidy/internal/ghcremu"
 	"github.com/regtidy/regtidy/inventory"
 	"github.com/regtidy/regtidy/plan"
@@ -121,7 +122,7 @@ func runNights(ctx context.Context, sh *shape, cut, hourly int, job, latency tim
 		if !keepState || st == nil {
 			st = ghcr.NewState("")
 		}
-		c, err := ghcr.New("ghcr.io/"+ghcrRepo, ghcr.WithBaseURL(e.URL), ghcr.WithToken("night-token"),
+		c, err := ghcr.New(regtidy.GHCRHost+"/"+ghcrRepo, ghcr.WithBaseURL(e.URL), ghcr.WithToken("night-token"),
 			ghcr.WithClock(clock.Now, clock.Sleep), ghcr.WithConcurrency(1), ghcr.WithDeadline(began.Add(job)),
 			ghcr.WithTransport(latencyTransport{clock: clock, latency: latency, next: http.DefaultTransport}))
 		if err != nil {
@@ -156,7 +157,7 @@ func runNights(ctx context.Context, sh *shape, cut, hourly int, job, latency tim
 // nightPlan is the plan a commits policy makes of what st lists: the images of commits from cut
 // on are kept, the others deleted with their children. tagged counts the tagged versions listed.
 func nightPlan(sh *shape, st *ghcr.State, cut int, tagged *int) *plan.Plan {
-	p := &plan.Plan{Schema: plan.Schema, Repository: "ghcr.io/" + ghcrRepo}
+	p := &plan.Plan{Schema: plan.Schema, Repository: regtidy.GHCRHost + "/" + ghcrRepo}
 	for _, im := range sh.images {
 		action := plan.Delete
 		if im.commit >= cut {
