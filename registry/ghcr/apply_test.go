@@ -332,13 +332,7 @@ func TestApplyLeavesAVersionAKeptTagMovedOnto(t *testing.T) {
 	p, _ := g.makePlan(t, g.newRun(t), inventory.BuildOptions{})
 	// After the plan, a kept tag moves onto the index of a deleted image.
 	target := g.deletedImages()[2]
-	var kept string
-	for _, ct := range g.c.Tags {
-		if ct.Kind == "image" && g.keptTag(ct) {
-			kept = ct.Name
-			break
-		}
-	}
+	kept := g.keptImageTag(t)
 	g.tag(t, target.Digest, kept)
 	g.extra[target.Digest] = target.ChildDigests
 	want := g.expected()

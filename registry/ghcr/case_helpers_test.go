@@ -143,6 +143,18 @@ func (g *ghcrCase) children(digest string) []string {
 	return nil
 }
 
+// keptImageTag returns the first tag of kind image the policy keeps.
+func (g *ghcrCase) keptImageTag(t *testing.T) string {
+	t.Helper()
+	for _, ct := range g.c.Tags {
+		if ct.Kind == "image" && g.keptTag(ct) {
+			return ct.Name
+		}
+	}
+	t.Fatal("the case has no kept image tag")
+	return ""
+}
+
 // tag points tag at digest by pushing the digest's manifest under it, through the emulator.
 func (g *ghcrCase) tag(t *testing.T, digest, tag string) {
 	t.Helper()

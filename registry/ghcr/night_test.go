@@ -68,13 +68,7 @@ func TestRetagOntoAnOldVersionBetweenNights(t *testing.T) {
 	g := fillGHCR(t, 0.001, fastDeletes)
 	g.makePlan(t, g.newRun(t), inventory.BuildOptions{}) // night 0: the state exists
 	target := g.deletedImages()[2]
-	var kept string
-	for _, ct := range g.c.Tags {
-		if ct.Kind == "image" && g.keptTag(ct) {
-			kept = ct.Name
-			break
-		}
-	}
+	kept := g.keptImageTag(t)
 	g.tag(t, target.Digest, kept)
 	g.extra[target.Digest] = target.ChildDigests
 
