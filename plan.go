@@ -29,8 +29,9 @@ type PlanOptions struct {
 	GitTokenEnv string
 	// Listed, if set, is called once the repository is listed, before the policy is evaluated:
 	// the moment the listing is largest in memory. The listing's inventory is then handed to
-	// the evaluation, which drops its manifests' configs and layers once it has counted the
-	// bytes freed (see policy.EvaluateOwned): a callback that needs them reads them here.
+	// the evaluation, which drops its manifests (their configs and layers, and the map of them)
+	// once it has counted the bytes freed (see policy.EvaluateOwned): a callback that needs them
+	// reads them here.
 	Listed func(*Listing)
 }
 

@@ -78,8 +78,9 @@ func Evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 // manifests' configs and layers afterwards (regtidy's plan command): once the bytes freed are
 // counted, it drops each manifest's Config and Layers, which the rest of the evaluation does not
 // read, so that the blob lists (some 65 MB for the case's 400k manifests) are not in memory
-// with the plan's decisions. The plan is the one Evaluate makes; the inventory keeps its tags,
-// its manifests' digests, media types, children, creation times and extras.
+// with the plan's decisions; it drops the inventory's map of manifests too. The plan is the one
+// Evaluate makes; the inventory is not to be read afterwards (but for its tags, which the plan
+// shares).
 func EvaluateOwned(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Time) (*plan.Plan, error) {
 	return evaluate(inv, pol, keep, now, true)
 }
@@ -135,7 +136,13 @@ func evaluate(inv *inventory.Inventory, pol *Policy, keep *KeepSets, now time.Ti
 		for _, m := range inv.Manifests {
 			m.Config, m.Layers = nil, nil
 		}
+		// Deciding reaches the manifests through the graph, by id: the map by digest (some
+		// 11 MB for 400k manifests) goes too.
+		inv.Manifests = nil
 	}
+	// What judging needed goes before the decisions arrive: the items by kind, their newest
+	// ranks and the keep sources' index.
+	e.byKind, e.ranks, e.keep = nil, nil, nil
 	if len(g.order) >= collectBeforeDeciding {
 		runtime.GC()
 	}
