@@ -28,7 +28,10 @@ type PlanOptions struct {
 	// rules.
 	GitTokenEnv string
 	// Listed, if set, is called once the repository is listed, before the policy is evaluated:
-	// the moment the listing is largest in memory.
+	// the moment the listing is largest in memory. The listing's inventory is then handed to
+	// the evaluation, which drops its manifests (their configs and layers, and the map of them)
+	// once it has counted the bytes freed (see policy.EvaluateOwned): a callback that needs them
+	// reads them here.
 	Listed func(*Listing)
 }
 
@@ -87,7 +90,9 @@ func makePlan(ctx context.Context, opt *PlanOptions, repo string) (*plan.Plan, e
 	if opt.Listed != nil {
 		opt.Listed(l)
 	}
-	p, err := policy.Evaluate(l.Inventory, pol, keep, now)
+	// The listing is this function's own: the evaluation may drop the blob lists it no longer
+	// needs before it writes the decisions, the moment a plan's memory peaks.
+	p, err := policy.EvaluateOwned(l.Inventory, pol, keep, now)
 	if err != nil {
 		return nil, err
 	}

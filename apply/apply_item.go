@@ -333,7 +333,7 @@ func (a *applier) parentsLeft(d *plan.Decision) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var left []string
-	if d.Parent != "" && a.deleted[d.Parent] && !a.removed[d.Parent] {
+	if d.Parent != "" && a.decisions.deletes(d.Parent) && !a.removed[d.Parent] {
 		left = append(left, d.Parent)
 	}
 	for _, p := range a.parents[d.Digest] {

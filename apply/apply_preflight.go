@@ -27,7 +27,7 @@ func (a *applier) preflight(ctx context.Context, all bool) error {
 	if err != nil {
 		return err
 	}
-	diff, conflicts, err := a.conflicts(ctx, a.p, live)
+	diff, conflicts, err := a.conflicts(ctx, a.decisions.deletes, live)
 	if err != nil {
 		return err
 	}
@@ -62,16 +62,16 @@ func (a *applier) relist(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("re-checking %s between digest deletes: %w", a.repo, err)
 	}
-	diff, found, err := a.conflicts(ctx, a.pendingPlan(), live)
+	diff, found, err := a.conflicts(ctx, a.pendingDelete, live)
 	if err != nil {
 		return fmt.Errorf("re-checking %s between digest deletes: %w", a.repo, err)
 	}
 	a.noteCheck(live, true)
 	// A tag the plan deletes, moved onto another digest still to be deleted, goes with that one:
-	// no conflict (its digest's decision is gone from the pending plan once removed).
+	// no conflict (its digest no longer counts as pending once removed).
 	var conflicts []plan.Conflict
 	for _, c := range found {
-		if c.Planned == "" || !a.deleted[c.Planned] {
+		if c.Planned == "" || !a.decisions.deletes(c.Planned) {
 			conflicts = append(conflicts, c)
 		}
 	}
@@ -145,7 +145,7 @@ func (a *applier) liveTags(ctx context.Context, all bool) ([]inventory.Tag, erro
 		if i > 0 && names[i-1] == name {
 			continue
 		}
-		if d, ok := planned[name]; ok && a.deleted[d] && !all {
+		if d, ok := planned[name]; ok && a.decisions.deletes(d) && !all {
 			live = append(live, inventory.Tag{Name: name}) // re-checked right before its delete
 			continue
 		}
@@ -158,11 +158,12 @@ func (a *applier) liveTags(ctx context.Context, all bool) ([]inventory.Tag, erro
 	return append(live, resolved...), nil
 }
 
-// conflicts diffs live against p and returns the changes that conflict with p's deletes: tags on
-// a deleted digest (Conflicts) and tags on an image using one (reachConflicts), sorted by tag.
-func (a *applier) conflicts(ctx context.Context, p *plan.Plan, live []inventory.Tag) (plan.PlanDiff, []plan.Conflict, error) {
-	diff := plan.Diff(p, live)
-	conflicts := plan.Conflicts(p, diff)
+// conflicts diffs live against the plan's tags and returns the changes that conflict with the
+// deletes deleted reports (the plan's, or those still to make): tags on a deleted digest
+// (plan.ConflictsWith) and tags on an image using one (reachConflicts), sorted by tag.
+func (a *applier) conflicts(ctx context.Context, deleted func(digest string) bool, live []inventory.Tag) (plan.PlanDiff, []plan.Conflict, error) {
+	diff := plan.Diff(a.p, live)
+	conflicts := plan.ConflictsWith(diff, deleted)
 	reach, err := a.reachConflicts(ctx, diff)
 	if err != nil {
 		return diff, nil, err
@@ -191,22 +192,6 @@ func (a *applier) noteCheck(live []inventory.Tag, resolved bool) {
 	a.listed, a.tagsAt, a.lastCheck = listed, at, now
 	a.mu.Unlock()
 	a.sinceCheck.Store(0)
-}
-
-// pendingPlan is the plan without the deletes this run already made: the deletes still to check
-// the repository against.
-func (a *applier) pendingPlan() *plan.Plan {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	q := *a.p
-	q.Decisions = make([]plan.Decision, 0, len(a.p.Decisions))
-	for _, d := range a.p.Decisions {
-		if d.Action == plan.Delete && a.removed[d.Digest] {
-			continue
-		}
-		q.Decisions = append(q.Decisions, d)
-	}
-	return &q
 }
 
 // resolveAll resolves tags to digests with bounded concurrency. Tags gone meanwhile are left out.

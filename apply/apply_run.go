@@ -21,15 +21,15 @@ import (
 
 // applier is one run of Apply.
 type applier struct {
-	p        *plan.Plan
-	repo     string
-	t        *countingTarget
-	opt      ApplyOptions
-	log      *slog.Logger
-	eng      *Engine
-	port     ociPort
-	byDigest map[string]*plan.Decision
-	deleted  map[string]bool // digests the plan deletes
+	p    *plan.Plan
+	repo string
+	t    *countingTarget
+	opt  ApplyOptions
+	log  *slog.Logger
+	eng  *Engine
+	port ociPort
+	// decisions finds the plan's decisions by digest, and whether the plan deletes a digest.
+	decisions decisionIndex
 
 	mu  sync.Mutex
 	res ApplyResult
@@ -66,27 +66,19 @@ type applier struct {
 func newApplier(p *plan.Plan, t registry.Target, opt ApplyOptions) *applier {
 	ct := &countingTarget{Target: t}
 	a := &applier{
-		p:        p,
-		repo:     p.Repository,
-		t:        ct,
-		port:     ociPort{t: ct, repo: p.Repository},
-		opt:      opt,
-		log:      opt.Logger,
-		byDigest: make(map[string]*plan.Decision, len(p.Decisions)),
-		deleted:  map[string]bool{},
-		complete: map[string]bool{},
-		removed:  map[string]bool{},
-		parents:  map[string][]string{},
+		p:         p,
+		repo:      p.Repository,
+		t:         ct,
+		port:      ociPort{t: ct, repo: p.Repository},
+		opt:       opt,
+		log:       opt.Logger,
+		decisions: newDecisionIndex(p.Decisions),
+		complete:  map[string]bool{},
+		removed:   map[string]bool{},
+		parents:   map[string][]string{},
 	}
 	a.res.Repository = p.Repository
 	a.res.DryRun = opt.DryRun
-	for i := range p.Decisions {
-		d := &p.Decisions[i]
-		a.byDigest[d.Digest] = d
-		if d.Action == plan.Delete {
-			a.deleted[d.Digest] = true
-		}
-	}
 	return a
 }
 
@@ -94,10 +86,12 @@ func newApplier(p *plan.Plan, t registry.Target, opt ApplyOptions) *applier {
 // DELETE the registry refuses as unsupported stops the run, and runTag returns true, having
 // deleted nothing, so the caller can fall back to digest mode.
 func (a *applier) runTag(ctx context.Context, auto bool) (fallback bool) {
+	// The plan's decisions are walked in place: a copy of the full case's deletes (Plan.Deletes)
+	// would be 67 MB.
 	var items []*plan.Decision
-	for _, d := range a.p.Deletes() {
-		if len(d.Tags) > 0 {
-			items = append(items, a.byDigest[d.Digest])
+	for i := range a.p.Decisions {
+		if d := &a.p.Decisions[i]; d.Action == plan.Delete && len(d.Tags) > 0 {
+			items = append(items, a.decisions.find(d.Digest))
 		}
 	}
 	a.total.Store(int64(len(items)))
@@ -230,7 +224,7 @@ func (a *applier) aborted() bool {
 
 // pendingDelete reports whether the plan deletes digest and this run has not removed it yet.
 func (a *applier) pendingDelete(digest string) bool {
-	if !a.deleted[digest] {
+	if !a.decisions.deletes(digest) {
 		return false
 	}
 	a.mu.Lock()
@@ -241,7 +235,7 @@ func (a *applier) pendingDelete(digest string) bool {
 // settled reports whether the plan accounts for digest's closure: it decides the digest, and this
 // run has not removed it (a removed digest that is back was pushed again by someone else).
 func (a *applier) settled(digest string) bool {
-	if a.byDigest[digest] == nil {
+	if a.decisions.find(digest) == nil {
 		return false
 	}
 	a.mu.Lock()
@@ -272,7 +266,7 @@ func (a *applier) levels() [][]*plan.Decision {
 	for _, digests := range a.p.DeleteLevels() {
 		level := make([]*plan.Decision, len(digests))
 		for i, d := range digests {
-			level[i] = a.byDigest[d]
+			level[i] = a.decisions.find(d)
 		}
 		out = append(out, level)
 	}
@@ -283,14 +277,18 @@ func (a *applier) levels() [][]*plan.Decision {
 // planned deletes whose chain of deleted parents ends at such a digest or at none. Holds a.mu.
 func (a *applier) leftForGC() {
 	root := func(d *plan.Decision) *plan.Decision {
-		for i := 0; i < len(a.byDigest) && d.Parent != "" && a.deleted[d.Parent]; i++ {
-			d = a.byDigest[d.Parent]
+		for i := 0; i < a.decisions.len() && d.Parent != "" && a.decisions.deletes(d.Parent); i++ {
+			d = a.decisions.find(d.Parent)
 		}
 		return d
 	}
 	var out []string
-	for _, d := range a.p.Deletes() {
-		r := root(a.byDigest[d.Digest])
+	for i := range a.p.Decisions {
+		d := &a.p.Decisions[i]
+		if d.Action != plan.Delete {
+			continue
+		}
+		r := root(a.decisions.find(d.Digest))
 		switch {
 		case len(d.Tags) > 0 && a.complete[d.Digest]:
 			out = append(out, d.Digest)

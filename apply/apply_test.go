@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,14 +65,27 @@ func TestApplyDeletesExactlyThePlan(t *testing.T) {
 	for _, tc := range []struct {
 		mode plan.Mode
 		want plan.Mode // the mode the deletes were made in
+		// sorted: the decisions sorted by digest, as the planner writes them (apply finds them by
+		// bisection); else in the world's order (apply sorts an index of them).
+		sorted bool
 	}{
-		{plan.ModeTag, plan.ModeTag},
-		{plan.ModeDigest, plan.ModeDigest},
-		{plan.ModeAuto, plan.ModeTag},
+		{plan.ModeTag, plan.ModeTag, false},
+		{plan.ModeDigest, plan.ModeDigest, false},
+		{plan.ModeAuto, plan.ModeTag, false},
+		{plan.ModeTag, plan.ModeTag, true},
+		{plan.ModeDigest, plan.ModeDigest, true},
 	} {
-		t.Run(string(tc.mode), func(t *testing.T) {
+		name := string(tc.mode)
+		if tc.sorted {
+			name += "/sorted"
+		}
+		t.Run(name, func(t *testing.T) {
 			w := newWorld(t)
 			f := w.f
+			if tc.sorted {
+				slices.SortFunc(w.plan.Decisions, func(a, b plan.Decision) int { return strings.Compare(a.Digest, b.Digest) })
+				w.plan.Seal()
+			}
 			journal := &syncBuffer{}
 			var unjournaled []string
 			var mu sync.Mutex

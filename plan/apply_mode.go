@@ -88,13 +88,12 @@ func EstimateCost(p *Plan, mode Mode) Cost {
 	if err != nil {
 		return Cost{Mode: string(mode), Why: err.Error()}
 	}
-	deleted := map[string]bool{}
 	var delManifests, delTagged, delTags, untagged int
-	for _, d := range p.Decisions {
+	for i := range p.Decisions {
+		d := &p.Decisions[i]
 		if d.Action != Delete {
 			continue
 		}
-		deleted[d.Digest] = true
 		delManifests++
 		delTags += len(d.Tags)
 		if len(d.Tags) > 0 {
@@ -104,8 +103,9 @@ func EstimateCost(p *Plan, mode Mode) Cost {
 		}
 	}
 	liveHeads := 0 // tags resolved before deleting to detect conflicts
+	deleted := p.deletedLookup()
 	for _, t := range p.Tags {
-		if !deleted[t.Digest] || chosen == ModeDigest {
+		if chosen == ModeDigest || !deleted(t.Digest) {
 			liveHeads++
 		}
 	}

@@ -113,6 +113,10 @@ func benchMemory(ctx context.Context, args []string) error {
 	for _, s := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
+	if want["apply"] && !want["undo"] {
+		// The world is filled once and reused: a run must leave it as it found it.
+		return errors.New("--steps: apply deletes from the world, which later runs reuse: undo must follow it")
+	}
 
 	w, wc, err := startWorld(ctx, *dir, *scale)
 	if err != nil {
