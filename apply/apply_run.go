@@ -232,6 +232,13 @@ func (a *applier) pendingDelete(digest string) bool {
 	return !a.removed[digest]
 }
 
+// wentWith reports whether tag, seen on a digest this run has since deleted, is gone: it went with
+// that delete. A tag that still resolves was pushed again since, and is a move like any other.
+func (a *applier) wentWith(ctx context.Context, tag string) bool {
+	_, err := a.t.Resolve(ctx, a.repo, tag)
+	return errors.Is(err, registry.ErrNotFound)
+}
+
 // settled reports whether the plan accounts for digest's closure: it decides the digest, and this
 // run has not removed it (a removed digest that is back was pushed again by someone else).
 func (a *applier) settled(digest string) bool {
@@ -370,6 +377,9 @@ func (a *applier) recheck(ctx context.Context, d *plan.Decision, tags []string, 
 			failed++
 		case desc.Digest != d.Digest && byDigest && a.pendingDelete(desc.Digest):
 			a.log.Info("tag moved onto another digest the plan deletes: it goes with that one", "tag", tag, "planned", d.Digest, "live", desc.Digest)
+		case desc.Digest != d.Digest && byDigest && a.decisions.deletes(desc.Digest) && a.wentWith(ctx, tag):
+			// That digest's DELETE ran between this resolve and now, and took the tag with it
+			// (it journaled and counted the tag).
 		case desc.Digest != d.Digest:
 			a.skip(plan.TagMove{Tag: tag, Planned: d.Digest, Live: desc.Digest})
 		default:
