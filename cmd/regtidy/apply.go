@@ -110,15 +110,7 @@ func (o *rootOptions) applyPlanResult(ctx context.Context, c *registry.Client, p
 	})
 	pr.wait()
 	if res != nil {
-		werr := error(nil)
-		if o.output == "json" {
-			werr = o.writeJSON(res)
-		} else {
-			werr = res.WriteText(o.stdout)
-		}
-		if werr != nil && err == nil {
-			err = werr
-		}
+		err = o.writeResult(err, res, res.WriteText)
 	}
 	return res, partial(err)
 }

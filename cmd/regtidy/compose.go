@@ -183,15 +183,7 @@ func (o *rootOptions) runCompose(ctx context.Context, cf *composeFlags, args []s
 	rep, err := regtidy.Compose(ctx, copt)
 	pr.wait()
 	if rep != nil {
-		werr := error(nil)
-		if o.output == "json" {
-			werr = o.writeJSON(rep)
-		} else {
-			werr = regtidy.WriteComposeText(o.stdout, rep, cf.dryRun)
-		}
-		if werr != nil && err == nil {
-			err = werr
-		}
+		err = o.writeResult(err, rep, func(w io.Writer) error { return regtidy.WriteComposeText(w, rep, cf.dryRun) })
 	}
 	switch {
 	case errors.Is(err, compose.ErrIncomplete):

@@ -209,6 +209,21 @@ func (o *rootOptions) summarize(write func(io.Writer) error) error {
 }
 
 // writeJSON writes v to stdout as indented JSON: every command's -o json result.
+// writeResult writes a command's result, v as JSON with -o json, else through text; a write error
+// becomes the command's error unless it already has one.
+func (o *rootOptions) writeResult(err error, v any, text func(io.Writer) error) error {
+	var werr error
+	if o.output == "json" {
+		werr = o.writeJSON(v)
+	} else {
+		werr = text(o.stdout)
+	}
+	if err == nil {
+		return werr
+	}
+	return err
+}
+
 func (o *rootOptions) writeJSON(v any) error {
 	enc := json.NewEncoder(o.stdout)
 	enc.SetIndent("", "  ")

@@ -33,15 +33,7 @@ and reported.`,
 			res, err := regtidy.Undo(cmd.Context(), args[0], regtidy.UndoOptions{Options: o.options(c, pr), DryRun: dryRun})
 			pr.wait()
 			if res != nil {
-				werr := error(nil)
-				if o.output == "json" {
-					werr = o.writeJSON(res)
-				} else {
-					werr = res.WriteText(o.stdout)
-				}
-				if werr != nil && err == nil {
-					err = werr
-				}
+				err = o.writeResult(err, res, res.WriteText)
 			}
 			return partial(err)
 		},
